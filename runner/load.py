@@ -1,0 +1,168 @@
+"""Stage 1: read the project's YAML files into documents that remember where each value came from.
+
+Nothing here judges content; a file that cannot be read becomes a Problem and the others go on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from runner.errors import Problem
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_EXPANDED_NODES = 200_000
+
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class LineDict(dict[Any, Any]):
+    """A mapping that remembers the line of each key (1-based)."""
+
+    line: int = 0
+    lines: dict[Any, int]
+
+
+class LineList(list[Any]):
+    """A sequence that remembers the line of each item (1-based)."""
+
+    line: int = 0
+    lines: list[int]
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """Safe loader that keeps lines, refuses duplicate keys, and leaves strings as written.
+
+    Timestamps stay strings (send_at is checked later, with its offset), and a leading '+'
+    never makes a number, so `+33612345678` stays a phone number.
+    """
+
+    yaml_implicit_resolvers: ClassVar = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _Base.yaml_implicit_resolvers.items()
+        if first != "+"
+    }
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Iterator[LineDict]:
+    data = LineDict()
+    data.line, data.lines = node.start_mark.line + 1, {}
+    yield data
+    explicit = [k.value for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
+    if len(explicit) != len(set(map(str, explicit))):
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if str(key_node.value) in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key_node.value}'", key_node.start_mark
+                )
+            seen.add(str(key_node.value))
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=False)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, "keys must be plain words", key_node.start_mark
+            )
+        data[key] = loader.construct_object(value_node, deep=False)
+        data.lines[key] = key_node.start_mark.line + 1
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Iterator[LineList]:
+    data = LineList()
+    data.line, data.lines = node.start_mark.line + 1, [n.start_mark.line + 1 for n in node.value]
+    yield data
+    data.extend(loader.construct_object(child, deep=False) for child in node.value)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of one file: its data and where it starts."""
+
+    path: str
+    line: int
+    data: Any
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
+    """Count nodes as if every alias were copied out: bounds 'billion laughs' documents."""
+    if id(node) in memo:
+        return memo[id(node)]
+    if id(node) in active:
+        raise ValueError("a recursive alias")
+    active.add(id(node))
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo, active) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            size += _expanded_size(key, memo, active) + _expanded_size(value, memo, active)
+    if size > MAX_EXPANDED_NODES:
+        raise ValueError(f"more than {MAX_EXPANDED_NODES:,} values once aliases are expanded")
+    active.discard(id(node))
+    memo[id(node)] = size
+    return size
+
+
+def read_yaml(path: Path, shown: str) -> tuple[list[Document], list[Problem]]:
+    """Read every document of one YAML file; problems never raise."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            limit = MAX_FILE_BYTES // 1024 // 1024
+            problem = f"file is larger than {limit} MiB; split it or move recipients to a CSV file"
+            return [], [Problem(shown, None, "", problem)]
+        text = path.read_bytes()
+    except OSError as e:
+        return [], [Problem(shown, None, "", f"cannot read file: {e.strerror}")]
+    return parse_yaml(text, shown)
+
+
+def parse_yaml(text: bytes, shown: str) -> tuple[list[Document], list[Problem]]:
+    documents: list[Document] = []
+    loader = _Loader(text)
+    may_alias = b"&" in text and b"*" in text
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if may_alias:
+                _expanded_size(node, {}, set())
+            documents.append(
+                Document(shown, node.start_mark.line + 1, loader.construct_document(node))
+            )
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        what = e.problem or e.context or "unreadable"
+        return documents, [
+            Problem(shown, line, "", f"malformed YAML: {what}; fix the syntax there")
+        ]
+    except yaml.YAMLError as e:
+        return documents, [Problem(shown, None, "", f"malformed YAML: {e}; fix the syntax")]
+    except ValueError as e:
+        return documents, [Problem(shown, None, "", f"refused: {e}; remove the aliases")]
+    except RecursionError:
+        return documents, [Problem(shown, None, "", "refused: nesting too deep; flatten the file")]
+    finally:
+        loader.dispose()
+    return [d for d in documents if d.data is not None], []
+
+
+def line_of(document: Document, path: Iterable[Any]) -> int:
+    """The line of the deepest value along `path` that we know a line for."""
+    line, node = document.line, document.data
+    for step in path:
+        known = isinstance(node, LineDict) and step in node.lines
+        known = known or (isinstance(node, LineList) and isinstance(step, int) and step < len(node))
+        if not known:
+            break
+        line = node.lines[step]
+        node = node[step]
+    return line

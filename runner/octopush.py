@@ -1,0 +1,302 @@
+"""The Octopush HTTP client: one session, bounded retries, one outcome per send (DESIGN.md §1, §7).
+
+A send is retried only where it is safe: the body (and so its request_id) is identical on every
+attempt, and the provider refuses a repeat with code 120, which is reported as "duplicate".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, TypeGuard
+
+import requests
+from requests.adapters import HTTPAdapter
+
+log = logging.getLogger("runner.octopush")
+
+Status = Literal["sent", "duplicate", "rejected", "unknown"]
+
+DUPLICATE_CODE = 120
+
+# The provider's known codes, with what a user should read (DESIGN.md §1).
+ERROR_MESSAGES: dict[int, str] = {
+    101: "Invalid credentials: check OCTOPUSH_API_LOGIN and OCTOPUSH_API_KEY.",
+    102: "Text too long: at most 1224 characters.",
+    104: "Not enough credit on the Octopush account: top it up, then apply again.",
+    106: "Invalid sender: use 3 to 11 letters or digits.",
+    117: "No valid phone number among the recipients.",
+    119: "Text too long for this kind of message.",
+    120: "A request with the same request_id was already sent.",
+    442: "Voice language not supported.",
+}
+
+_REPEATED_REQUEST_ID = re.compile(
+    r"request[_ -]?id.*\b(already|same|repeated|duplicated?|used)\b"
+    r"|\b(already|same|repeated|duplicated?)\b.*request[_ -]?id",
+    re.IGNORECASE | re.DOTALL,
+)
+_SECRET_HEADERS = frozenset({"api-key", "api-login"})
+_RETRYABLE_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+class OctopushError(Exception):
+    """The API could not be used at all (bad URL, balance refused or unreachable)."""
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    status: Status
+    ticket: str | None = None
+    contacts: int | None = None
+    cost: float | None = None
+    residual_credit: float | None = None
+    code: int | None = None
+    message: str = ""
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """How a retried request ended: the last response, or the last network error."""
+
+    response: requests.Response | None
+    error: str
+    attempts: int
+
+
+class OctopushClient:
+    def __init__(
+        self,
+        base_url: str,
+        login: str,
+        key: str,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        max_attempts: int = 6,
+        backoff: float = 0.2,
+        max_backoff: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._max_attempts = max(1, max_attempts)
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._sleep = sleep
+        self._jitter = random.Random()
+        self._session = _new_session(login, key)
+
+    def __repr__(self) -> str:
+        return f"OctopushClient(base_url={self.base_url!r})"
+
+    def __enter__(self) -> OctopushClient:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def send(self, payload: Mapping[str, Any]) -> SendOutcome:
+        """POST voice-campaign/send, retrying what is safe to retry, and say how it ended."""
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        exchange = self._exchange("POST", f"{self.base_url}/voice-campaign/send", body)
+        return _outcome_of(exchange, payload)
+
+    def balance(self) -> float:
+        """The account's credit for voice SMS, in EUR."""
+        url = f"{self.base_url}/wallet/check-balance?product_name=vocal_sms"
+        exchange = self._exchange("GET", url, None)
+        response = exchange.response
+        if response is None or not response.ok:
+            raise OctopushError(f"cannot read the balance at {url}: {_failure_text(exchange)}")
+        amount = _json_object(response).get("amount")
+        if not _is_number(amount):
+            raise OctopushError(f"unexpected balance answer from {url}: {response.text[:200]!r}")
+        return float(amount)
+
+    def _exchange(self, method: str, url: str, body: bytes | None) -> _Exchange:
+        for attempt in range(1, self._max_attempts + 1):
+            response, error = self._attempt(method, url, body, attempt)
+            if response is not None and not _is_retryable(response.status_code):
+                return _Exchange(response, "", attempt)
+            if attempt < self._max_attempts:
+                self._sleep(self._delay(attempt, response))
+        return _Exchange(response, error, self._max_attempts)
+
+    def _attempt(
+        self, method: str, url: str, body: bytes | None, attempt: int
+    ) -> tuple[requests.Response | None, str]:
+        headers = redacted(self._session.headers)
+        total = self._max_attempts
+        log.debug("%s %s attempt %d/%d headers=%s", method, url, attempt, total, headers)
+        try:
+            response = self._session.request(method, url, data=body, timeout=self._timeout)
+        except _RETRYABLE_ERRORS as error:
+            log.debug("%s %s attempt %d failed: %s", method, url, attempt, type(error).__name__)
+            return None, f"{type(error).__name__}: {error}"
+        except requests.RequestException as error:
+            raise OctopushError(f"cannot send to {url}: {error}; check the API URL") from error
+        log.debug(
+            "%s %s -> %d attempt %d headers=%s",
+            *(method, url, response.status_code, attempt, dict(response.headers)),
+        )
+        return response, f"HTTP {response.status_code}"
+
+    def _delay(self, attempt: int, response: requests.Response | None) -> float:
+        """Retry-After when the server gives one, else exponential backoff with full jitter."""
+        asked = _retry_after(response)
+        if asked is not None:
+            return min(asked, self._max_backoff)
+        ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
+        return self._jitter.uniform(0.0, ceiling)
+
+
+def _new_session(login: str, key: str) -> requests.Session:
+    session = requests.Session()
+    session.headers.update({"api-login": login, "api-key": key, "Content-Type": "application/json"})
+    # Never let urllib3 re-send on its own: every retry is decided (and logged) here.
+    adapter = HTTPAdapter(pool_maxsize=32, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def redacted(headers: Mapping[str, Any]) -> dict[str, Any]:
+    """Headers fit for a log: credential values replaced by ***."""
+    return {k: "***" if k.lower() in _SECRET_HEADERS else v for k, v in headers.items()}
+
+
+def _is_retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _retry_after(response: requests.Response | None) -> float | None:
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+    return seconds if seconds is not None and 0 <= seconds < float("inf") else None
+
+
+def _json_object(response: requests.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _failure_text(exchange: _Exchange) -> str:
+    response = exchange.response
+    if response is None:
+        return f"no answer after {exchange.attempts} attempt(s) ({exchange.error})"
+    data = _json_object(response)
+    problems = _nested_problems(data) or _bare_problem(data)
+    detail = "; ".join(_describe(code, text) for code, text in problems) or response.text[:200]
+    return f"HTTP {response.status_code} after {exchange.attempts} attempt(s): {detail}"
+
+
+def _outcome_of(exchange: _Exchange, payload: Mapping[str, Any]) -> SendOutcome:
+    response = exchange.response
+    if response is not None and response.ok:
+        return _sent(response, payload, exchange.attempts)
+    if response is None or _is_retryable(response.status_code):
+        message = f"{_failure_text(exchange)}; the request may have been accepted"
+        return SendOutcome("unknown", message=message, attempts=exchange.attempts)
+    return _refused(response, exchange.attempts)
+
+
+def _sent(response: requests.Response, payload: Mapping[str, Any], attempts: int) -> SendOutcome:
+    data = _json_object(response)
+    ticket = data.get("ticket_number") or data.get("vocal_ticket")
+    contacts = data.get("number_of_contacts")
+    return SendOutcome(
+        "sent",
+        ticket=str(ticket) if ticket else None,
+        contacts=int(contacts) if _is_number(contacts) else len(payload.get("recipients", ())),
+        cost=_float_or_none(data.get("total_cost")),
+        residual_credit=_float_or_none(data.get("residual_credit")),
+        message=f"HTTP {response.status_code}",
+        attempts=attempts,
+    )
+
+
+def _refused(response: requests.Response, attempts: int) -> SendOutcome:
+    data = _json_object(response)
+    nested, bare = _nested_problems(data), _bare_problem(data)
+    if any(_is_repeat(code, text) for code, text in [*nested, *bare]):
+        message = ERROR_MESSAGES[DUPLICATE_CODE]
+        return SendOutcome("duplicate", code=DUPLICATE_CODE, message=message, attempts=attempts)
+    problems = nested or bare
+    if not problems:
+        message = f"HTTP {response.status_code}: {response.text[:200]}"
+        return SendOutcome("rejected", message=message, attempts=attempts)
+    code = _most_specific([*nested, *bare])
+    message = "; ".join(_describe(c, text) for c, text in problems)
+    return SendOutcome("rejected", code=code, message=message, attempts=attempts)
+
+
+def _nested_problems(data: Mapping[str, Any]) -> list[tuple[int | None, str]]:
+    """{code, message} objects in any list of the answer: the list's name is not documented."""
+    items = [item for value in data.values() if isinstance(value, list) for item in value]
+    return [_problem(item) for item in items if _looks_like_problem(item)]
+
+
+def _bare_problem(data: Mapping[str, Any]) -> list[tuple[int | None, str]]:
+    return [_problem(data)] if _looks_like_problem(data) else []
+
+
+def _looks_like_problem(item: Any) -> bool:
+    return isinstance(item, Mapping) and ("code" in item or "message" in item)
+
+
+def _problem(item: Mapping[str, Any]) -> tuple[int | None, str]:
+    code = item.get("code")
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)
+    number = code if isinstance(code, int) and not isinstance(code, bool) else None
+    return number, str(item.get("message") or "")
+
+
+def _is_repeat(code: int | None, text: str) -> bool:
+    return code == DUPLICATE_CODE or _REPEATED_REQUEST_ID.search(text) is not None
+
+
+def _most_specific(problems: list[tuple[int | None, str]]) -> int | None:
+    codes = [code for code, _ in problems if code is not None]
+    known = [code for code in codes if code in ERROR_MESSAGES]
+    chosen = known or codes
+    return chosen[0] if chosen else None
+
+
+def _describe(code: int | None, text: str) -> str:
+    known = ERROR_MESSAGES.get(code) if code is not None else None
+    described = known or text or "no message"
+    return f"{described} (code {code})" if code is not None else described
+
+
+def _float_or_none(value: Any) -> float | None:
+    return float(value) if _is_number(value) else None
