@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import sys
 import traceback
@@ -11,16 +13,19 @@ from typing import Any
 
 import click
 
-from runner import __version__, report, schemas
+from runner import __version__, operations, planfile, report, report_plan, schemas
 from runner.errors import InputError, RunnerError
-from runner.project import Project, load_project, parse_variables
+from runner.project import Project, load_config, load_project, parse_variables
+from runner.state import Backend, open_state, state_location
+from runner.validate import Config
 
 
 class Settings:
     """The global options, passed down to every command."""
 
-    def __init__(self, directory: str, config: str | None, state: str | None, color: bool,
-                 verbose: int) -> None:
+    def __init__(
+        self, directory: str, config: str | None, state: str | None, color: bool, verbose: int
+    ) -> None:
         self.root = Path(directory)
         self.config = Path(config) if config else None
         self.state = state
@@ -28,16 +33,34 @@ class Settings:
         self.verbose = verbose
 
     def project(self, variables: tuple[str, ...] = (), var_files: tuple[str, ...] = ()) -> Project:
-        return load_project(self.root, self.config, parse_variables(variables, var_files, self.root))
+        variables_ = parse_variables(variables, var_files, self.root)
+        return load_project(self.root, self.config, variables_)
+
+    def config_and_backend(self) -> tuple[Config, Backend]:
+        """The state location without rendering campaigns (state commands need no files)."""
+        config, problems = load_config(self.root, self.config)
+        if problems:
+            raise InputError(problems)
+        return config, open_state(state_location(self.state, config.state), config.root)
 
 
 pass_settings = click.make_pass_decorator(Settings)
 
 var_options = [
-    click.option("--var", "variables", multiple=True, metavar="K=V",
-                 help="Set a template variable (wins over files)."),
-    click.option("--var-file", "var_files", multiple=True, metavar="FILE",
-                 help="YAML file of template variables."),
+    click.option(
+        "--var",
+        "variables",
+        multiple=True,
+        metavar="K=V",
+        help="Set a template variable (wins over files).",
+    ),
+    click.option(
+        "--var-file",
+        "var_files",
+        multiple=True,
+        metavar="FILE",
+        help="YAML file of template variables.",
+    ),
 ]
 
 
@@ -56,28 +79,41 @@ def with_vars(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("-v", "--verbose", count=True, help="More detail (repeat for debug logs).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.pass_context
-def cli(ctx: click.Context, directory: str, config: str | None, state: str | None,
-        no_color: bool, verbose: int, quiet: bool) -> None:
+def cli(
+    ctx: click.Context,
+    directory: str,
+    config: str | None,
+    state: str | None,
+    no_color: bool,
+    verbose: int,
+    quiet: bool,
+) -> None:
     """Declarative campaign runner for Octopush Voice SMS.
 
     Campaigns are YAML files; `plan` shows what would be sent and `apply` sends it,
     each recipient hearing each version of a message at most once.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.WARNING,
-                        format="%(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.WARNING,
+        format="%(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     ctx.obj = Settings(directory, config, state, not no_color, -1 if quiet else verbose)
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @with_vars
 @pass_settings
-def validate(settings: Settings, fmt: str, variables: tuple[str, ...],
-             var_files: tuple[str, ...]) -> None:
+def validate(
+    settings: Settings, fmt: str, variables: tuple[str, ...], var_files: tuple[str, ...]
+) -> None:
     """Check every campaign file, template and recipient list; send nothing."""
     try:
         project = settings.project(variables, var_files)
+        operations.planned(project, operations.backend_for(project, settings.state).read())
     except InputError as e:
         if fmt == "json":
             click.echo(report.json.dumps(report.problems_json(e.problems), indent=2))
@@ -91,8 +127,13 @@ def validate(settings: Settings, fmt: str, variables: tuple[str, ...],
 @click.option("--show-recipients", is_flag=True, help="Print phone numbers unmasked.")
 @with_vars
 @pass_settings
-def render(settings: Settings, names: tuple[str, ...], show_recipients: bool,
-           variables: tuple[str, ...], var_files: tuple[str, ...]) -> None:
+def render(
+    settings: Settings,
+    names: tuple[str, ...],
+    show_recipients: bool,
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+) -> None:
     """Show rendered messages, recipient counts and batches (numbers masked)."""
     project = settings.project(variables, var_files)
     unknown = [n for n in names if project.campaign(n) is None]
@@ -103,6 +144,239 @@ def render(settings: Settings, names: tuple[str, ...], show_recipients: bool,
     for note in report.notes(project):
         click.echo(note, err=True)
     click.echo(report.render_text(chosen, show_recipients))
+
+
+PLAN_FORMATS = {
+    "text": report_plan.plan_text,
+    "json": report_plan.plan_json,
+    "markdown": report_plan.plan_markdown,
+}
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(list(PLAN_FORMATS)), default="text", show_default=True
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `apply FILE`.")
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on error."
+)
+@click.option("--show-recipients", is_flag=True, help="Print phone numbers unmasked.")
+@with_vars
+@pass_settings
+def plan(
+    settings: Settings,
+    fmt: str,
+    out: str | None,
+    detailed_exitcode: bool,
+    show_recipients: bool,
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+) -> None:
+    """Show what apply would send. Reads the state; never writes it."""
+    project = settings.project(variables, var_files)
+    result = operations.planned(project, operations.backend_for(project, settings.state).read())
+    if out:
+        planfile.save_plan(result, Path(out))
+    click.echo(PLAN_FORMATS[fmt](result, show_recipients))
+    if detailed_exitcode and result.has_changes:
+        raise SystemExit(2)
+
+
+@cli.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--api-url", metavar="URL", help="API base (default: OCTOPUSH_API_URL or runner.yaml)."
+)
+@click.option(
+    "--emulator",
+    is_flag=True,
+    help="Send to a bundled in-process emulator, with a throwaway state.",
+)
+@click.option("--simulate", is_flag=True, help="Send with simulation_mode; record nothing.")
+@click.option("--max-cost", type=float, metavar="AMOUNT", help="Refuse if the estimate is higher.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@with_vars
+@pass_settings
+def apply(
+    settings: Settings,
+    plan_file: str | None,
+    auto_approve: bool,
+    api_url: str | None,
+    emulator: bool,
+    simulate: bool,
+    max_cost: float | None,
+    concurrency: int,
+    fmt: str,
+    variables: tuple[str, ...],
+    var_files: tuple[str, ...],
+) -> None:
+    """Send what the plan shows: each recipient hears each message version at most once."""
+    request = operations.ApplyRequest(
+        Path(plan_file) if plan_file else None,
+        auto_approve,
+        api_url,
+        emulator,
+        simulate,
+        max_cost,
+        concurrency,
+    )
+    if not auto_approve and not sys.stdin.isatty():
+        raise RunnerError(
+            "no terminal to ask for confirmation; pass --auto-approve to apply "
+            "without asking; nothing was sent"
+        )
+    project = settings.project(variables, var_files)
+    progress = Progress(enabled=sys.stderr.isatty() and fmt == "text")
+
+    def show(plan: Any, batches: list[Any]) -> None:
+        if fmt == "text" and settings.verbose >= 0:
+            click.echo(
+                report_plan.plan_text(plan)
+                if plan
+                else f"Saved plan: {len(batches)} batch(es) to send."
+            )
+        progress.total = len(batches)
+
+    def confirm() -> bool:
+        return (
+            click.prompt(
+                "Send these calls? Only 'yes' is accepted", default="", show_default=False, err=True
+            )
+            == "yes"
+        )
+
+    result = operations.run_apply(request, project, settings.state, show, confirm, progress.step)
+    progress.close()
+    if result is None:
+        return
+    click.echo(
+        json.dumps(report.apply_summary(result), indent=2)
+        if fmt == "json"
+        else report.apply_text(result)
+    )
+    if not result.ok:
+        raise SystemExit(1)
+
+
+class Progress:
+    """A progress bar on stderr, only on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.total, self.done = enabled, 0, 0
+
+    def step(self, result: Any) -> None:
+        self.done += 1
+        if self.enabled:
+            width = 30
+            filled = width * self.done // max(self.total, 1)
+            click.echo(
+                f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} batches",
+                nl=False,
+                err=True,
+            )
+
+    def close(self) -> None:
+        if self.enabled and self.done:
+            click.echo(err=True)
+
+
+@cli.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8099, show_default=True)
+@click.option("--credit", type=float, default=1000.0, show_default=True)
+@click.option("--latency", type=float, default=0.0, help="Seconds added to every answer.")
+@click.option("--rate-429", type=float, default=0.0, help="Share of 429 answers.")
+@click.option("--rate-500-before", type=float, default=0.0, help="Share of 500 before processing.")
+@click.option("--rate-500-after", type=float, default=0.0, help="Share of 500 after accepting.")
+@click.option(
+    "--rate-drop-after",
+    type=float,
+    default=0.0,
+    help="Share of connections dropped after accepting.",
+)
+@click.option("--retry-after", type=int, default=1, show_default=True)
+@click.option("--seed", type=int, help="Seed for the fault draws.")
+@click.option(
+    "--record", type=click.Path(dir_okay=False), help="JSON-lines file of accepted sends."
+)
+def emulator_command(**options: Any) -> None:
+    """Run a local Octopush API emulator (any credentials are accepted)."""
+    from runner.emulator import Emulator, EmulatorOptions
+
+    server = Emulator(EmulatorOptions(**options)).bind()
+    click.echo(f"Octopush emulator listening on {server.url} (Ctrl-C to stop)", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+@cli.group()
+def state() -> None:
+    """Inspect and mend the state (what has been delivered)."""
+
+
+@state.command("list")
+@pass_settings
+def state_list(settings: Settings) -> None:
+    """Campaigns in the state, with delivered and pending counts."""
+    _, backend = settings.config_and_backend()
+    click.echo(report.state_list(backend.read()))
+
+
+@state.command("show")
+@click.argument("name")
+@pass_settings
+def state_show(settings: Settings, name: str) -> None:
+    """One campaign's messages, sends and pending intents."""
+    _, backend = settings.config_and_backend()
+    click.echo(report.state_show(backend.read(), name))
+
+
+@state.command("forget")
+@click.argument("name")
+@pass_settings
+def state_forget(settings: Settings, name: str) -> None:
+    """Drop a campaign from the state: its recipients would be called again."""
+    _, backend = settings.config_and_backend()
+    click.echo(operations.forget(backend, name))
+
+
+@state.command("accept")
+@click.argument("name")
+@with_vars
+@pass_settings
+def state_accept(
+    settings: Settings, name: str, variables: tuple[str, ...], var_files: tuple[str, ...]
+) -> None:
+    """Record the campaign's current files as delivered, without sending (a baseline)."""
+    project = settings.project(variables, var_files)
+    click.echo(operations.accept(operations.backend_for(project, settings.state), project, name))
+
+
+@state.command("resolve")
+@click.argument("name")
+@click.option("--sent", "verdict", flag_value="sent", help="The provider did send them.")
+@click.option("--not-sent", "verdict", flag_value="not-sent", help="The provider never sent them.")
+@pass_settings
+def state_resolve(settings: Settings, name: str, verdict: str | None) -> None:
+    """Settle sends whose outcome is unknown, after checking with the provider."""
+    if verdict is None:
+        raise RunnerError("say what happened: --sent or --not-sent")
+    _, backend = settings.config_and_backend()
+    click.echo(operations.resolve(backend, name, verdict == "sent"))
+
+
+@cli.command("force-unlock")
+@click.argument("lock_id")
+@pass_settings
+def force_unlock(settings: Settings, lock_id: str) -> None:
+    """Remove a state lock whose holder is gone."""
+    _, backend = settings.config_and_backend()
+    click.echo(operations.force_unlock(backend, lock_id))
 
 
 @cli.command("schema")
@@ -133,7 +407,8 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:
         if "-vv" in (argv or sys.argv) or "-v" in (argv or sys.argv):
             traceback.print_exc()
-        click.echo("runner: internal error; please report it with the output of `runner -v ...`",
-                   err=True)
+        click.echo(
+            "runner: internal error; please report it with the output of `runner -v ...`", err=True
+        )
         sys.exit(1)
     sys.exit(0)

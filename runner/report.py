@@ -7,10 +7,12 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from runner.errors import Problem
+from runner.apply import ApplyResult
+from runner.errors import Problem, RunnerError
 from runner.project import Project
 from runner.recipients import mask_number
 from runner.render import Campaign
+from runner.state.model import State
 
 FORMAT_VERSION = 1
 BATCH_SIZE = 500
@@ -31,20 +33,28 @@ def problems_text(problems: Iterable[Problem]) -> str:
 
 
 def problems_json(problems: Iterable[Problem]) -> dict[str, Any]:
-    return {"format_version": FORMAT_VERSION, "valid": False,
-            "problems": [p._asdict() for p in problems]}
+    return {
+        "format_version": FORMAT_VERSION,
+        "valid": False,
+        "problems": [p._asdict() for p in problems],
+    }
 
 
 def notes(project: Project) -> list[str]:
-    return [f"{c.path}:{c.line}: recipients: {plural(c.duplicates, 'duplicate number')} dropped"
-            for c in project.campaigns if c.duplicates]
+    return [
+        f"{c.path}:{c.line}: recipients: {plural(c.duplicates, 'duplicate number')} dropped"
+        for c in project.campaigns
+        if c.duplicates
+    ]
 
 
 def validate_text(project: Project) -> str:
     recipients = sum(c.recipients for c in project.campaigns)
     messages = sum(len(c.messages) for c in project.campaigns)
-    summary = (f"ok: {plural(len(project.campaigns), 'campaign')}, "
-               f"{plural(recipients, 'recipient')}, {plural(messages, 'message')}")
+    summary = (
+        f"ok: {plural(len(project.campaigns), 'campaign')}, "
+        f"{plural(recipients, 'recipient')}, {plural(messages, 'message')}"
+    )
     return "\n".join([*notes(project), summary])
 
 
@@ -54,9 +64,17 @@ def validate_json(project: Project) -> str:
         "valid": True,
         "problems": [],
         "notes": notes(project),
-        "campaigns": [{"name": c.name, "path": c.path, "line": c.line,
-                       "recipients": c.recipients, "messages": len(c.messages),
-                       "duplicates_dropped": c.duplicates} for c in project.campaigns],
+        "campaigns": [
+            {
+                "name": c.name,
+                "path": c.path,
+                "line": c.line,
+                "recipients": c.recipients,
+                "messages": len(c.messages),
+                "duplicates_dropped": c.duplicates,
+            }
+            for c in project.campaigns
+        ],
     }
     return json.dumps(data, indent=2)
 
@@ -76,16 +94,23 @@ def indent(text: str, prefix: str = "    | ") -> str:
 
 def campaign_text(campaign: Campaign, show_recipients: bool) -> str:
     lines = [f"{campaign.name}  ({campaign.path}:{campaign.line})"]
-    dropped = f" ({plural(campaign.duplicates, 'duplicate')} dropped)" if campaign.duplicates else ""
-    lines.append(f"  {plural(campaign.recipients, 'recipient')}{dropped}, "
-                 f"{plural(len(campaign.messages), 'message')}, "
-                 f"{plural(sum(batches_for(len(m.numbers)) for m in campaign.messages), 'batch')}"
-                 .replace("batchs", "batches"))
+    dropped = (
+        f" ({plural(campaign.duplicates, 'duplicate')} dropped)" if campaign.duplicates else ""
+    )
+    lines.append(
+        f"  {plural(campaign.recipients, 'recipient')}{dropped}, "
+        f"{plural(len(campaign.messages), 'message')}, "
+        f"{plural(sum(batches_for(len(m.numbers)) for m in campaign.messages), 'batch')}".replace(
+            "batchs", "batches"
+        )
+    )
     for i, message in enumerate(campaign.messages, 1):
         settings = ", ".join(f"{k}={v}" for k, v in message.body.items() if k != "text")
-        lines.append(f"  message {i} of {len(campaign.messages)} "
-                     f"[{message.fingerprint[:12]}]: {plural(len(message.numbers), 'recipient')}, "
-                     f"{batches_for(len(message.numbers))} batch(es); {settings}")
+        lines.append(
+            f"  message {i} of {len(campaign.messages)} "
+            f"[{message.fingerprint[:12]}]: {plural(len(message.numbers), 'recipient')}, "
+            f"{batches_for(len(message.numbers))} batch(es); {settings}"
+        )
         lines.append(indent(str(message.body["text"])))
         lines.append(f"    to: {numbers_text(message.numbers, show_recipients)}")
     return "\n".join(lines)
@@ -93,3 +118,90 @@ def campaign_text(campaign: Campaign, show_recipients: bool) -> str:
 
 def render_text(campaigns: Iterable[Campaign], show_recipients: bool) -> str:
     return "\n\n".join(campaign_text(c, show_recipients) for c in campaigns)
+
+
+def state_list(state: State) -> str:
+    if not state.campaigns:
+        return "The state is empty: nothing has been delivered yet."
+    lines = [f"state lineage {state.lineage}, serial {state.serial}"]
+    for name, campaign in sorted(state.campaigns.items()):
+        heard = set().union(*(m.delivered for m in campaign.messages.values()))
+        pending = f", {len(campaign.pending)} pending" if campaign.pending else ""
+        lines.append(
+            f"{name}: {plural(len(heard), 'recipient')} reached, "
+            f"{plural(len(campaign.messages), 'message')}, "
+            f"{plural(len(campaign.sends), 'send')}{pending}"
+        )
+    return "\n".join(lines)
+
+
+def state_show(state: State, name: str) -> str:
+    campaign = state.campaigns.get(name)
+    if campaign is None:
+        raise RunnerError(f"the state has no campaign named {name}")
+    lines = [name]
+    for fingerprint, message in campaign.messages.items():
+        lines.append(f"  message {fingerprint[:12]}: {plural(len(message.delivered), 'recipient')}")
+        lines.append(indent(str(message.body.get("text", ""))))
+    for send in campaign.sends:
+        lines.append(
+            f"  send {send['request_id']}: {send['outcome']}, "
+            f"{plural(send['contacts'], 'contact')}"
+            + (f", ticket {send['ticket']}" if send.get("ticket") else "")
+            + (f", code {send['code']}" if send.get("code") else "")
+        )
+    for intent in campaign.pending.values():
+        lines.append(
+            f"  pending {intent.request_id}: {plural(len(intent.recipients), 'contact')},"
+            f" no outcome recorded"
+        )
+    return "\n".join(lines)
+
+
+def apply_summary(result: ApplyResult) -> dict[str, Any]:
+    delivered = [r for r in result.results if r.delivered]
+    return {
+        "format_version": FORMAT_VERSION,
+        "ok": result.ok,
+        "campaigns": len({r.batch.campaign for r in delivered}),
+        "batches": len(delivered),
+        "contacts": sum(len(r.batch.numbers) for r in delivered),
+        "total_cost": round(sum((r.outcome.cost or 0.0) for r in delivered if r.outcome), 4),
+        "residual_credit": result.residual_credit,
+        "blocked": list(result.blocked),
+        "failures": [
+            {
+                "campaign": r.batch.campaign,
+                "request_id": r.batch.request_id,
+                "status": r.status,
+                "code": r.outcome.code if r.outcome else None,
+                "message": r.error,
+            }
+            for r in result.failures
+        ],
+    }
+
+
+def apply_text(result: ApplyResult) -> str:
+    data = apply_summary(result)
+    credit = data["residual_credit"]
+    batches = plural(data["batches"], "batch").replace("batchs", "batches")
+    head = (
+        f"Applied: {plural(data['campaigns'], 'campaign')}, {batches}, "
+        f"{plural(data['contacts'], 'contact')}, total cost {data['total_cost']:,.2f} €"
+    )
+    lines = [head + (f", residual credit {credit:,.2f} €." if credit is not None else ".")]
+    for failure in data["failures"]:
+        code = f" (code {failure['code']})" if failure["code"] else ""
+        lines.append(
+            f"failed: {failure['campaign']} {failure['request_id']}: "
+            f"{failure['status']}{code} {failure['message']}".rstrip()
+        )
+    if data["failures"]:
+        lines.append(
+            f"{plural(len(data['failures']), 'batch')} not delivered".replace("batchs", "batches")
+            + "; run `runner plan` to see what is left"
+        )
+    for name in data["blocked"]:
+        lines.append(f"blocked: {name} has sends of unknown outcome; see `runner plan`")
+    return "\n".join(lines)

@@ -1,0 +1,304 @@
+"""Stage 4: desired campaigns versus state, as data. No network, no writes.
+
+A (campaign, recipient, fingerprint) triple is planned unless the state says that recipient has
+already been delivered that fingerprint. Planned recipients are grouped by message, sorted by
+number and cut into batches of at most 500, each with a request_id derived from its content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from runner.errors import Problem
+from runner.project import Project
+from runner.recipients import digest_number
+from runner.render import Campaign, Message
+from runner.state.model import RESOLVE_WINDOW_SECONDS, CampaignState, Intent, State
+
+BATCH_SIZE = 500
+
+
+def derive_request_id(campaign: str, fingerprint: str, numbers: tuple[str, ...]) -> str:
+    """Same campaign, message and numbers: same id, on any machine, in any order."""
+    material = "\n".join([campaign, fingerprint, *sorted(numbers)])
+    return "rn-" + hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Batch:
+    campaign: str
+    fingerprint: str
+    request_id: str
+    body: Mapping[str, Any]
+    numbers: tuple[str, ...]
+    simulate: bool = False
+    resend: bool = False
+    cost: float = 0.0
+
+    def payload(self) -> dict[str, Any]:
+        """The exact API body: message, recipients, request_id, and simulation if asked."""
+        payload = {
+            **self.body,
+            "recipients": [{"phone_number": n} for n in self.numbers],
+            "request_id": self.request_id,
+        }
+        if self.simulate:
+            payload["simulation_mode"] = True
+        return payload
+
+    def digests(self) -> tuple[str, ...]:
+        return tuple(digest_number(n) for n in self.numbers)
+
+
+@dataclass(frozen=True)
+class Pending:
+    request_id: str
+    contacts: int
+    age_seconds: float
+    blocked: str | None  # why it cannot be re-sent safely; None when it will be
+
+
+@dataclass(frozen=True)
+class Change:
+    """Everything that would happen to one campaign."""
+
+    campaign: str
+    path: str
+    line: int
+    new_campaign: bool
+    batches: tuple[Batch, ...] = ()
+    changed: int = 0  # recipients who heard another version
+    added: int = 0  # recipients the campaign never reached
+    removed: int = 0  # delivered recipients no longer in the files (informational)
+    diffs: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...] = ()
+    pending: tuple[Pending, ...] = ()
+
+    @property
+    def blocked(self) -> bool:
+        return any(p.blocked for p in self.pending)
+
+    @property
+    def recipients(self) -> int:
+        return sum(len(b.numbers) for b in self.batches)
+
+    @property
+    def cost(self) -> float:
+        return sum(b.cost for b in self.batches)
+
+
+@dataclass(frozen=True)
+class Plan:
+    lineage: str
+    serial: int
+    changes: tuple[Change, ...]
+    removed_campaigns: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def batches(self) -> tuple[Batch, ...]:
+        return tuple(b for c in self.changes for b in c.batches)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.batches or c.blocked for c in self.changes)
+
+    @property
+    def recipients(self) -> int:
+        return sum(c.recipients for c in self.changes)
+
+    @property
+    def cost(self) -> float:
+        return sum(c.cost for c in self.changes)
+
+
+@dataclass
+class _Pricing:
+    prices: Mapping[str, float]
+    by_code: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import phonenumbers
+
+        for key, price in self.prices.items():
+            if key.isdigit():
+                self.by_code[key] = price
+            elif key != "default":
+                self.by_code[str(phonenumbers.country_code_for_region(key))] = price
+
+    def of(self, number: str) -> float:
+        for length in (1, 2, 3):
+            price = self.by_code.get(number[1 : 1 + length])
+            if price is not None:
+                return price
+        return self.prices.get("default", 0.0)
+
+
+def make_plan(project: Project, state: State, now: float, simulate: bool = False) -> Plan:
+    pricing = _Pricing(project.config.pricing)
+    changes = []
+    for campaign in project.campaigns:
+        change = _plan_campaign(
+            campaign,
+            state.campaigns.get(campaign.name),
+            pricing,
+            now,
+            simulate or campaign.simulate,
+        )
+        if change.batches or change.pending or change.removed:
+            changes.append(change)
+    names = {c.name for c in project.campaigns}
+    removed = tuple(
+        (name, len(set().union(*(m.delivered for m in c.messages.values()))))
+        for name, c in sorted(state.campaigns.items())
+        if name not in names
+    )
+    return Plan(state.lineage, state.serial, tuple(changes), removed)
+
+
+def _plan_campaign(
+    campaign: Campaign, known: CampaignState | None, pricing: _Pricing, now: float, simulate: bool
+) -> Change:
+    known = known or CampaignState()
+    pending, resend = _pending(campaign, known, pricing, now, simulate)
+    base = Change(
+        campaign.name,
+        campaign.path,
+        campaign.line,
+        new_campaign=not known.messages and not known.pending,
+        pending=pending,
+    )
+    if base.blocked:
+        return base
+    busy = {d for b in resend for d in b.digests()}
+    batches: list[Batch] = list(resend)
+    todo_by_message: list[tuple[Message, list[str]]] = []
+    for message in campaign.messages:
+        delivered = (
+            known.messages[message.fingerprint].delivered
+            if message.fingerprint in known.messages
+            else set()
+        )
+        todo = [
+            n for n in message.numbers if (d := digest_number(n)) not in delivered and d not in busy
+        ]
+        todo_by_message.append((message, todo))
+        batches += _cut(campaign.name, message, todo, pricing, simulate)
+    changed, added, diffs = _classify(known, todo_by_message)
+    return Change(
+        campaign.name,
+        campaign.path,
+        campaign.line,
+        base.new_campaign,
+        tuple(batches),
+        changed,
+        added,
+        _removed(campaign, known),
+        diffs,
+        pending,
+    )
+
+
+def _cut(
+    name: str, message: Message, numbers: list[str], pricing: _Pricing, simulate: bool
+) -> list[Batch]:
+    batches = []
+    for start in range(0, len(numbers), BATCH_SIZE):
+        chunk = tuple(numbers[start : start + BATCH_SIZE])
+        batches.append(
+            Batch(
+                name,
+                message.fingerprint,
+                derive_request_id(name, message.fingerprint, chunk),
+                message.body,
+                chunk,
+                simulate,
+                cost=sum(pricing.of(n) for n in chunk),
+            )
+        )
+    return batches
+
+
+def _pending(
+    campaign: Campaign, known: CampaignState, pricing: _Pricing, now: float, simulate: bool
+) -> tuple[tuple[Pending, ...], list[Batch]]:
+    """Sends with an intent but no outcome: re-send exactly that batch, or refuse."""
+    pending, resend = [], []
+    messages = {m.fingerprint: m for m in campaign.messages}
+    for intent in sorted(known.pending.values(), key=lambda i: i.time):
+        batch, why = _rebuild(campaign.name, intent, messages.get(intent.fingerprint), now)
+        pending.append(Pending(intent.request_id, len(intent.recipients), now - intent.time, why))
+        if batch is not None:
+            cost = sum(pricing.of(n) for n in batch.numbers)
+            resend.append(
+                Batch(
+                    batch.campaign,
+                    batch.fingerprint,
+                    batch.request_id,
+                    batch.body,
+                    batch.numbers,
+                    simulate or intent.simulated,
+                    True,
+                    cost,
+                )
+            )
+    return tuple(pending), resend
+
+
+def _rebuild(
+    name: str, intent: Intent, message: Message | None, now: float
+) -> tuple[Batch | None, str | None]:
+    resolve = f"check the provider, then run `runner state resolve {name} --sent|--not-sent`"
+    if now - intent.time > RESOLVE_WINDOW_SECONDS:
+        return None, f"older than 23 h, past the provider's duplicate check; {resolve}"
+    wanted = set(intent.recipients)
+    numbers = tuple(n for n in message.numbers if digest_number(n) in wanted) if message else ()
+    request_id = derive_request_id(name, intent.fingerprint, numbers)
+    if message is None or len(numbers) != len(wanted) or request_id != intent.request_id:
+        return None, f"the files no longer produce this exact batch; {resolve}"
+    return Batch(name, intent.fingerprint, request_id, message.body, numbers), None
+
+
+def _classify(
+    known: CampaignState, todo: list[tuple[Message, list[str]]]
+) -> tuple[int, int, tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...]]:
+    if not known.messages:
+        return 0, 0, ()
+    changed = added = 0
+    diffs: dict[tuple[str, str], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+    for message, numbers in todo:
+        for number in numbers:
+            old = known.delivered_anything(digest_number(number))
+            if old is None:
+                added += 1
+                continue
+            changed += 1
+            diffs.setdefault((old, message.fingerprint), (known.messages[old].body, message.body))
+    return changed, added, tuple(diffs.values())
+
+
+def _removed(campaign: Campaign, known: CampaignState) -> int:
+    if not known.messages:
+        return 0
+    heard = set().union(*(m.delivered for m in known.messages.values()))
+    wanted = {digest_number(n) for m in campaign.messages for n in m.numbers}
+    return len(heard - wanted)
+
+
+def send_time_problems(project: Project, plan: Plan, now: float) -> list[Problem]:
+    """A send_at in the past is an error only for a campaign that still has someone to call."""
+    moment = datetime.fromtimestamp(now, UTC)
+    to_send = {c.campaign for c in plan.changes if c.batches}
+    return [
+        Problem(
+            c.path,
+            c.line,
+            "send_at",
+            f"{c.send_at.isoformat()} is in the past and "
+            "this campaign still has recipients to call; set a future time or remove it",
+        )
+        for c in project.campaigns
+        if c.name in to_send and c.send_at is not None and c.send_at < moment
+    ]

@@ -1,0 +1,113 @@
+"""Saved plans: `plan --out FILE` writes exactly what `apply FILE` will send, and nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from runner import schemas
+from runner.errors import PlanError
+from runner.plan import Batch, Plan, derive_request_id
+from runner.render import fingerprint_message
+from runner.state.model import State
+
+PLAN_FORMAT = 1
+KIND = "runner-plan"
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    data = {
+        "kind": KIND,
+        "format_version": PLAN_FORMAT,
+        "lineage": plan.lineage,
+        "serial": plan.serial,
+        "batches": [
+            {
+                "campaign": b.campaign,
+                "fingerprint": b.fingerprint,
+                "resend": b.resend,
+                "cost": round(b.cost, 6),
+                "payload": b.payload(),
+            }
+            for b in plan.batches
+        ],
+    }
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    os.replace(temp, path)
+
+
+def load_plan(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise PlanError(f"cannot read plan {path}: {e.strerror}") from e
+    except ValueError as e:
+        raise PlanError(f"{path} is not a runner plan (invalid JSON: {e})") from e
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise PlanError(f"{path} is not a runner plan; make one with `runner plan --out FILE`")
+    if data.get("format_version") != PLAN_FORMAT:
+        raise PlanError(
+            f"{path} has plan format {data.get('format_version')}; this runner "
+            f"reads format {PLAN_FORMAT}: plan again with this runner"
+        )
+    return data
+
+
+def check_fresh(data: dict[str, Any], state: State, path: Path) -> None:
+    """Refuse a plan made against another state, or against an older version of this one."""
+    if data["lineage"] != state.lineage:
+        raise PlanError(
+            f"{path} was made for another state (lineage {data['lineage'] or 'none'}, "
+            f"this state is {state.lineage or 'new'}); plan again"
+        )
+    if data["serial"] != state.serial:
+        raise PlanError(
+            f"{path} is stale: the state changed since it was made (serial "
+            f"{data['serial']}, now {state.serial}); plan again"
+        )
+
+
+def saved_batches(data: dict[str, Any]) -> list[Batch]:
+    batches = []
+    try:
+        items = list(data["batches"])
+    except (KeyError, TypeError) as e:
+        raise PlanError("the saved plan has no batches list; plan again") from e
+    for item in items:
+        payload = dict(item["payload"])
+        numbers = tuple(r["phone_number"] for r in payload.pop("recipients"))
+        request_id = payload.pop("request_id")
+        simulate = bool(payload.pop("simulation_mode", False))
+        batch = Batch(
+            item["campaign"],
+            item["fingerprint"],
+            request_id,
+            payload,
+            numbers,
+            simulate,
+            item.get("resend", False),
+            item.get("cost", 0.0),
+        )
+        _check_batch(batch)
+        batches.append(batch)
+    return batches
+
+
+def _check_batch(batch: Batch) -> None:
+    """A saved plan is data a person could edit: its ids must still match its content."""
+    fingerprint = fingerprint_message(batch.body)
+    expected = derive_request_id(batch.campaign, fingerprint, batch.numbers)
+    if fingerprint != batch.fingerprint or expected != batch.request_id:
+        raise PlanError(
+            f"batch {batch.request_id} of the saved plan does not match its payload "
+            "(edited or corrupt); plan again"
+        )
+    errors = list(schemas.validator("voice-send").iter_errors(batch.payload()))
+    if errors:
+        raise PlanError(
+            f"batch {batch.request_id} of the saved plan is not a valid API body: "
+            f"{errors[0].message}; plan again"
+        )

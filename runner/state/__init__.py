@@ -1,0 +1,39 @@
+"""State: what has been delivered. One interface, a module per backend."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+from runner.errors import StateError
+from runner.state.lock import LockInfo
+from runner.state.model import Entry, State
+
+DEFAULT_STATE = "runner.state.json"
+
+__all__ = ["DEFAULT_STATE", "Backend", "LockInfo", "State", "open_state"]
+
+
+class Backend(Protocol):
+    def describe(self) -> str: ...
+    def read(self) -> State: ...
+    def locked(self, operation: str): ...  # type: ignore[no-untyped-def]
+    def ensure_created(self) -> State: ...
+    def record(self, entry: Entry) -> None: ...
+    def commit(self) -> State: ...
+    def force_unlock(self, lock_id: str) -> str: ...
+
+
+def state_location(option: str | None, configured: str | None) -> str:
+    """--state, then RUNNER_STATE, then runner.yaml `state:`, then the default file."""
+    return option or os.environ.get("RUNNER_STATE") or configured or DEFAULT_STATE
+
+
+def open_state(location: str, root: Path) -> Backend:
+    if location.startswith(("postgresql://", "postgres://")):
+        raise StateError("the PostgreSQL state backend is not available yet")
+    from runner.state.local import LocalState
+
+    path = Path(location)
+    return LocalState(path if path.is_absolute() else root / path)

@@ -1,0 +1,214 @@
+"""The local backend: a JSON snapshot, an fsync'd append-only journal, and an flock'd lock file.
+
+Each durable record is one appended, fsync'd line: O(1) however large the state is. The journal
+is folded into the snapshot (temp file, fsync, rename, backup kept) when a command ends, and
+replayed by whoever reads the state if the writer died first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from runner.errors import LockError, StateError
+from runner.state.lock import LockInfo
+from runner.state.model import Entry, State, entry_from_dict, entry_to_dict
+from runner.state.snapshot import dump_state, load_state
+
+
+def _explain(e: OSError, action: str, path: Path) -> StateError:
+    hints = {
+        errno.ENOSPC: "the disk is full; free some space",
+        errno.EACCES: "permission denied; check the folder's permissions",
+        errno.EROFS: "the file system is read-only; use a writable state location",
+    }
+    hint = hints.get(e.errno or 0, e.strerror or str(e))
+    return StateError(f"cannot {action} {path}: {hint}")
+
+
+def fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalState:
+    """State in `runner.state.json` beside `.journal`, `.lock` and `.backup` files."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.journal = path.with_name(path.name + ".journal")
+        self.lock_path = path.with_name(path.name + ".lock")
+        self.backup = path.with_name(path.name + ".backup")
+        self._lock_fd: int | None = None
+        self._journal_fd: int | None = None
+        self._write_lock = threading.Lock()
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    # reading ---------------------------------------------------------------------------------
+    def read(self) -> State:
+        """The current state: the snapshot plus any journal a writer left. Never writes."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            state = State(lineage="")
+        except OSError as e:
+            raise _explain(e, "read", self.path) from e
+        else:
+            state = load_state(raw, str(self.path))
+        for entry in self._journal_entries():
+            state.fold(entry)
+        return state
+
+    def _journal_entries(self) -> Iterator[Entry]:
+        try:
+            raw = self.journal.read_bytes()
+        except FileNotFoundError:
+            return
+        lines = raw.split(b"\n")
+        for number, line in enumerate(lines, 1):
+            if not line:
+                continue
+            try:
+                yield entry_from_dict(json.loads(line))
+            except (ValueError, KeyError, TypeError) as e:
+                if number >= len(lines) - 1:
+                    return  # a torn last line: the writer died mid-append, before acting on it
+                raise StateError(
+                    f"{self.journal}:{number}: corrupt journal record ({e}); "
+                    f"restore {self.path} and its journal from a backup"
+                ) from e
+
+    # locking ---------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self, operation: str) -> Iterator[LockInfo]:
+        info = self._acquire(operation)
+        try:
+            yield info
+        finally:
+            self._release()
+
+    def _acquire(self, operation: str) -> LockInfo:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise _explain(e, "lock", self.lock_path) from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_info(fd)
+            os.close(fd)
+            raise LockError(
+                f"the state is locked: {holder.describe() if holder else 'by another process'}"
+            ) from None
+        info = LockInfo.mine(operation)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.to_json().encode(), 0)
+        self._lock_fd = fd
+        return info
+
+    def _release(self) -> None:
+        self._close_journal()
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock_fd, 0)
+            os.close(self._lock_fd)  # closing drops the flock
+            self._lock_fd = None
+
+    def force_unlock(self, lock_id: str) -> str:
+        if not self.lock_path.exists():
+            raise LockError("the state is not locked")
+        fd = os.open(self.lock_path, os.O_RDWR)
+        try:
+            holder = _read_info(fd)
+            if holder is None or holder.id != lock_id:
+                raise LockError(
+                    f"lock {lock_id} is not the current lock"
+                    + (f" ({holder.describe()})" if holder else "")
+                )
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise LockError(
+                    f"lock {lock_id} is held by a live process ({holder.describe()}); "
+                    "stop that process first: its lock ends with it"
+                ) from None
+            os.ftruncate(fd, 0)
+            return f"lock {lock_id} removed (its holder had exited)"
+        finally:
+            os.close(fd)
+
+    # writing ---------------------------------------------------------------------------------
+    def ensure_created(self) -> State:
+        """Give a new state its lineage on first write; return the current state."""
+        state = self.read()
+        if not state.lineage:
+            state = State.new()
+            self._write_snapshot(state)
+        return state
+
+    def record(self, entry: Entry) -> None:
+        """Make one record durable before returning (the caller holds the lock)."""
+        line = json.dumps(entry_to_dict(entry), sort_keys=True, separators=(",", ":")) + "\n"
+        with self._write_lock:
+            try:
+                if self._journal_fd is None:
+                    self._journal_fd = os.open(
+                        self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+                    )
+                os.write(self._journal_fd, line.encode())
+                os.fsync(self._journal_fd)
+            except OSError as e:
+                raise _explain(e, "write", self.journal) from e
+
+    def commit(self) -> State:
+        """Fold the journal into a new snapshot; the journal goes only once that is durable."""
+        with self._write_lock:
+            self._close_journal()
+            state = self.read()
+            if self.journal.exists():
+                self._write_snapshot(state)
+                self.journal.unlink()
+                fsync_folder(self.path.parent)
+            return state
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
+
+    def _write_snapshot(self, state: State) -> None:
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(temp, "wb") as f:
+                f.write(dump_state(state))
+                f.flush()
+                os.fsync(f.fileno())
+            if self.path.exists():
+                backup_temp = self.backup.with_name(self.backup.name + ".tmp")
+                backup_temp.unlink(missing_ok=True)
+                os.link(self.path, backup_temp)
+                os.replace(backup_temp, self.backup)
+            os.replace(temp, self.path)
+            fsync_folder(self.path.parent)
+        except OSError as e:
+            temp.unlink(missing_ok=True)
+            raise _explain(e, "write", self.path) from e
+
+
+def _read_info(fd: int) -> LockInfo | None:
+    try:
+        return LockInfo.from_json(os.pread(fd, 4096, 0).decode())
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None

@@ -1,0 +1,194 @@
+"""What the state knows, and how each durable record changes it.
+
+Every backend stores the same records; folding them in order gives the same State anywhere.
+The state holds digests of numbers, never the numbers themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STATE_VERSION = 1
+RESOLVE_WINDOW_SECONDS = 23 * 3600  # the provider dedups request_ids for 24 h; keep an hour spare
+
+
+@dataclass(frozen=True)
+class Intent:
+    """Written, durably, before a request leaves: what is about to be sent."""
+
+    request_id: str
+    campaign: str
+    fingerprint: str
+    body: dict[str, Any]
+    recipients: tuple[str, ...]  # digests
+    time: float
+    simulated: bool = False
+    kind: str = "intent"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Written after the answer: sent, duplicate (sent earlier), rejected, simulated or unknown."""
+
+    request_id: str
+    status: str
+    time: float
+    ticket: str | None = None
+    contacts: int | None = None
+    cost: float | None = None
+    code: int | None = None
+    message: str = ""
+    kind: str = "outcome"
+
+
+@dataclass(frozen=True)
+class Accept:
+    """Recipients recorded as delivered without sending (adopting campaigns sent elsewhere)."""
+
+    campaign: str
+    fingerprint: str
+    body: dict[str, Any]
+    recipients: tuple[str, ...]
+    time: float
+    kind: str = "accept"
+
+
+@dataclass(frozen=True)
+class Resolve:
+    """A person's verdict on a campaign's pending sends."""
+
+    campaign: str
+    sent: bool
+    time: float
+    kind: str = "resolve"
+
+
+@dataclass(frozen=True)
+class Forget:
+    campaign: str
+    time: float
+    kind: str = "forget"
+
+
+Entry = Intent | Outcome | Accept | Resolve | Forget
+_KINDS: dict[str, type[Any]] = {
+    "intent": Intent,
+    "outcome": Outcome,
+    "accept": Accept,
+    "resolve": Resolve,
+    "forget": Forget,
+}
+DELIVERED = frozenset({"sent", "duplicate"})
+
+
+def entry_to_dict(entry: Entry) -> dict[str, Any]:
+    return asdict(entry)
+
+
+def entry_from_dict(data: dict[str, Any]) -> Entry:
+    kind = _KINDS[data["kind"]]
+    if "recipients" in data:
+        data = {**data, "recipients": tuple(data["recipients"])}
+    entry: Entry = kind(**data)
+    return entry
+
+
+@dataclass
+class MessageState:
+    body: dict[str, Any]
+    delivered: set[str] = field(default_factory=set)
+    last_time: float = 0.0
+
+
+@dataclass
+class CampaignState:
+    messages: dict[str, MessageState] = field(default_factory=dict)
+    sends: list[dict[str, Any]] = field(default_factory=list)
+    pending: dict[str, Intent] = field(default_factory=dict)
+
+    def deliver(
+        self, fingerprint: str, body: dict[str, Any], digests: tuple[str, ...], when: float
+    ) -> None:
+        message = self.messages.setdefault(fingerprint, MessageState(body))
+        message.delivered.update(digests)
+        message.last_time = max(message.last_time, when)
+
+    def delivered_anything(self, digest: str) -> str | None:
+        """The most recent fingerprint this recipient heard in this campaign, if any."""
+        best: tuple[float, str] | None = None
+        for fingerprint, message in self.messages.items():
+            if digest in message.delivered and (best is None or message.last_time > best[0]):
+                best = (message.last_time, fingerprint)
+        return best[1] if best else None
+
+
+@dataclass
+class State:
+    lineage: str
+    serial: int = 0
+    version: int = STATE_VERSION
+    campaigns: dict[str, CampaignState] = field(default_factory=dict)
+
+    @classmethod
+    def new(cls) -> State:
+        return cls(lineage=str(uuid.uuid4()))
+
+    def fold(self, entry: Entry) -> None:
+        """Apply one durable record. Each call is one write: the serial moves on."""
+        self.serial += 1
+        if isinstance(entry, Intent):
+            self.campaigns.setdefault(entry.campaign, CampaignState()).pending[entry.request_id] = (
+                entry
+            )
+        elif isinstance(entry, Outcome):
+            self._fold_outcome(entry)
+        elif isinstance(entry, Accept):
+            campaign = self.campaigns.setdefault(entry.campaign, CampaignState())
+            campaign.deliver(entry.fingerprint, entry.body, entry.recipients, entry.time)
+        elif isinstance(entry, Resolve):
+            self._fold_resolve(entry)
+        elif isinstance(entry, Forget):
+            self.campaigns.pop(entry.campaign, None)
+
+    def _fold_outcome(self, outcome: Outcome) -> None:
+        for campaign in self.campaigns.values():
+            intent = campaign.pending.get(outcome.request_id)
+            if intent is None:
+                continue
+            if outcome.status != "unknown":
+                del campaign.pending[outcome.request_id]
+            if outcome.status in DELIVERED and not intent.simulated:
+                campaign.deliver(intent.fingerprint, intent.body, intent.recipients, outcome.time)
+            campaign.sends.append(_send_record(intent, outcome))
+            return
+
+    def _fold_resolve(self, resolve: Resolve) -> None:
+        campaign = self.campaigns.get(resolve.campaign)
+        if campaign is None:
+            return
+        for intent in campaign.pending.values():
+            if resolve.sent and not intent.simulated:
+                campaign.deliver(intent.fingerprint, intent.body, intent.recipients, resolve.time)
+            outcome = Outcome(
+                intent.request_id,
+                "resolved-sent" if resolve.sent else "resolved-not-sent",
+                resolve.time,
+            )
+            campaign.sends.append(_send_record(intent, outcome))
+        campaign.pending.clear()
+
+
+def _send_record(intent: Intent, outcome: Outcome) -> dict[str, Any]:
+    record = {
+        "request_id": intent.request_id,
+        "fingerprint": intent.fingerprint,
+        "contacts": outcome.contacts or len(intent.recipients),
+        "outcome": outcome.status,
+        "time": round(outcome.time, 3),
+        "ticket": outcome.ticket,
+        "cost": outcome.cost,
+        "code": outcome.code,
+    }
+    return {k: v for k, v in record.items() if v is not None}

@@ -1,0 +1,376 @@
+"""The client against the real emulator (and a canned loopback server for odd answers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.emulator import Emulator, EmulatorOptions, Fault
+from runner.octopush import ERROR_MESSAGES, OctopushClient, OctopushError, SendOutcome, redacted
+
+LOGIN, KEY = "acme", "k3y-that-must-stay-secret"
+TICKET = re.compile(r"^voice_[0-9a-f]{13}$")
+
+
+def payload(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "text": "Hello, maintenance starts Saturday at 10 PM.",
+        "recipients": [{"phone_number": "+33612345678"}, {"phone_number": "+33698765432"}],
+        "purpose": "alert",
+        "voice_gender": "female",
+        "voice_language": "en-GB",
+        "request_id": "rn-0001",
+    }
+    body.update(changes)
+    return body
+
+
+class Sleeps(list[float]):
+    """A sleep that records the delays instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def record(tmp_path: Path) -> Path:
+    return tmp_path / "sends.jsonl"
+
+
+def emulate(record: Path | None = None, **options: Any) -> Emulator:
+    where = str(record) if record else None
+    return Emulator(EmulatorOptions(login=LOGIN, key=KEY, record=where, **options)).start()
+
+
+@pytest.fixture
+def emulator(record: Path) -> Iterator[Emulator]:
+    with emulate(record) as running:
+        yield running
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def client_for(url: str, sleeps: Sleeps, key: str = KEY, **options: Any) -> OctopushClient:
+    return OctopushClient(url, LOGIN, key, sleep=sleeps, **options)
+
+
+def send(url: str, body: dict[str, Any], sleeps: Sleeps | None = None, **kw: Any) -> SendOutcome:
+    with client_for(url, sleeps if sleeps is not None else Sleeps(), **kw) as client:
+        return client.send(body)
+
+
+def recorded_ids(record: Path) -> list[str]:
+    return [json.loads(line)["request_id"] for line in record.read_text().splitlines()]
+
+
+def test_a_send_is_sent(emulator: Emulator, record: Path) -> None:
+    outcome = send(emulator.url + "/", payload())
+    assert TICKET.match(outcome.ticket or "")
+    assert outcome == SendOutcome(
+        "sent", outcome.ticket, 2, 0.1, 999.9, None, "HTTP 201", attempts=1
+    )
+    assert recorded_ids(record) == ["rn-0001"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"text": "x" * 1225}, 102),
+        ({"sender": "A"}, 106),
+        ({"recipients": [{"phone_number": "12"}]}, 117),
+        ({"voice_language": "xx"}, 442),
+    ],
+)
+def test_validation_refusals_are_rejected_with_the_table_message(
+    emulator: Emulator, changes: dict[str, Any], code: int, sleeps: Sleeps
+) -> None:
+    outcome = send(emulator.url, payload(**changes), sleeps)
+    expected = f"{ERROR_MESSAGES[code]} (code {code})"
+    assert (outcome.status, outcome.code, outcome.message) == ("rejected", code, expected)
+    assert (outcome.attempts, sleeps, emulator.sends()) == (1, [], [])
+
+
+def test_an_unlisted_code_keeps_the_server_message(emulator: Emulator) -> None:
+    outcome = send(emulator.url, payload(voice_gender="robot"))
+    assert (outcome.status, outcome.code) == ("rejected", 441)
+    assert outcome.message == "Voice gender not supported. (code 441)"
+
+
+def test_bad_credentials_are_rejected(emulator: Emulator) -> None:
+    outcome = send(emulator.url, payload(), key="wrong")
+    assert (outcome.status, outcome.code) == ("rejected", 101)
+    assert outcome.message == f"{ERROR_MESSAGES[101]} (code 101)"
+
+
+def test_out_of_credit_is_rejected(record: Path) -> None:
+    with emulate(record, credit=0.05) as emulator:
+        outcome = send(emulator.url, payload())
+    assert (outcome.status, outcome.code) == ("rejected", 104)
+    assert outcome.message.startswith(ERROR_MESSAGES[104])
+
+
+def test_a_repeated_request_id_is_a_duplicate(emulator: Emulator, record: Path) -> None:
+    first, second = send(emulator.url, payload()), send(emulator.url, payload())
+    assert (first.status, second.status, second.code) == ("sent", "duplicate", 120)
+    assert recorded_ids(record) == ["rn-0001"]
+
+
+@pytest.mark.parametrize(("retry_after", "waited"), [(0, 0.0), (3, 3.0), (60, 10.0)])
+def test_429_is_retried_after_the_asked_delay(
+    record: Path, sleeps: Sleeps, retry_after: int, waited: float
+) -> None:
+    with emulate(record, retry_after=retry_after) as emulator:
+        emulator.script_faults(Fault.TOO_MANY_REQUESTS)
+        outcome = send(emulator.url, payload(), sleeps, max_backoff=10.0)
+    assert (outcome.status, outcome.attempts, sleeps) == ("sent", 2, [waited])
+    assert recorded_ids(record) == ["rn-0001"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        (Fault.ERROR_BEFORE, "sent"),
+        (Fault.ERROR_AFTER, "duplicate"),
+        (Fault.DROP_AFTER, "duplicate"),
+    ],
+)
+def test_server_faults_are_retried_with_the_same_request_id(
+    emulator: Emulator, record: Path, sleeps: Sleeps, fault: Fault, status: str
+) -> None:
+    emulator.script_faults(fault)
+    outcome = send(emulator.url, payload(), sleeps, backoff=0.5)
+    assert (outcome.status, outcome.attempts, len(sleeps)) == (status, 2, 1)
+    assert 0.0 <= sleeps[0] <= 0.5
+    assert recorded_ids(record) == ["rn-0001"]
+    assert emulator.credit == 999.9
+
+
+def test_exhausted_retries_leave_the_outcome_unknown(record: Path, sleeps: Sleeps) -> None:
+    with emulate(record, rate_500_before=1.0) as emulator:
+        outcome = send(emulator.url, payload(), sleeps, max_attempts=4, backoff=1.0, max_backoff=3)
+    assert (outcome.status, outcome.attempts, outcome.code) == ("unknown", 4, None)
+    assert "HTTP 500 after 4 attempt(s)" in outcome.message
+    assert len(sleeps) == 3
+    assert all(0 <= delay <= ceiling for delay, ceiling in zip(sleeps, [1, 2, 3], strict=True))
+    assert emulator.sends() == []
+
+
+def test_an_unreachable_server_is_unknown(sleeps: Sleeps) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    outcome = send(f"http://127.0.0.1:{port}/v1/public", payload(), sleeps, max_attempts=2)
+    assert (outcome.status, outcome.attempts) == ("unknown", 2)
+    assert "ConnectionError" in outcome.message
+
+
+def test_a_timed_out_send_is_unknown_yet_may_be_accepted(record: Path) -> None:
+    with emulate(record, latency=0.3) as emulator:
+        outcome = send(emulator.url, payload(), timeout=(1.0, 0.05), max_attempts=2)
+        deadline = time.monotonic() + 5
+        while not emulator.sends() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [s.request_id for s in emulator.sends()] == ["rn-0001"]
+    assert (outcome.status, outcome.attempts) == ("unknown", 2)
+    assert "ReadTimeout" in outcome.message
+
+
+def test_simulation_is_not_recorded(emulator: Emulator, record: Path) -> None:
+    outcome = send(emulator.url, payload(simulation_mode=True))
+    assert outcome.status == "sent"
+    assert (emulator.credit, record.read_text()) == (1000.0, "")
+
+
+def test_balance(emulator: Emulator) -> None:
+    with client_for(emulator.url, Sleeps()) as client:
+        assert client.balance() == 1000.0
+        client.send(payload())
+        assert client.balance() == 999.9
+
+
+def test_balance_refused_raises_without_the_key(emulator: Emulator) -> None:
+    wrong = "wrong-secret-value"
+    with client_for(emulator.url, Sleeps(), key=wrong) as client, pytest.raises(OctopushError) as e:
+        client.balance()
+    assert "101" in str(e.value)
+    assert wrong not in str(e.value)
+
+
+def test_the_key_never_reaches_logs_or_reprs(
+    record: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with emulate(record, retry_after=0) as emulator:
+        emulator.script_faults(Fault.TOO_MANY_REQUESTS, Fault.DROP_AFTER)
+        with client_for(emulator.url, Sleeps()) as client:
+            outcomes = [client.send(payload()), client.send(payload(voice_language="x"))]
+            client.balance()
+            shown = [repr(client), *map(repr, outcomes)]
+    logged = [r for r in caplog.records if r.name == "runner.octopush"]
+    assert len(logged) >= 8
+    assert "'api-key': '***'" in caplog.text
+    assert "'api-login': '***'" in caplog.text
+    assert KEY not in caplog.text + "".join(shown)
+    assert all(KEY not in r.getMessage() for r in caplog.records)
+
+
+def test_redacted_hides_credentials_whatever_their_case() -> None:
+    assert redacted({"API-Key": KEY, "Api-Login": LOGIN, "Accept": "*/*"}) == {
+        "API-Key": "***",
+        "Api-Login": "***",
+        "Accept": "*/*",
+    }
+
+
+def test_concurrent_sends_with_faults_each_land_once(record: Path) -> None:
+    rates = {"rate_429": 0.1, "rate_500_before": 0.1, "rate_500_after": 0.1}
+    with emulate(record, seed=7, retry_after=0, rate_drop_after=0.1, **rates) as emulator:
+        with client_for(emulator.url, Sleeps(), max_attempts=30) as client:
+            ids = [f"rn-{thread}-{n}" for thread in range(8) for n in range(20)]
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                outcomes = list(pool.map(lambda i: client.send(payload(request_id=i)), ids))
+        assert len(emulator.sends()) == 160
+    assert {o.status for o in outcomes} == {"sent", "duplicate"}
+    assert Counter(recorded_ids(record)) == Counter(ids)
+
+
+# --- answers the emulator never gives, from a canned loopback server -----------------------
+
+
+Answer = tuple[int, bytes, dict[str, str]]
+
+
+def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Answer:
+    data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    return status, data, headers or {}
+
+
+class Canned(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, answers: list[Answer]) -> None:
+        self.answers = answers
+        super().__init__(("127.0.0.1", 0), CannedHandler)
+
+
+class CannedHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Canned
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, data, headers = self.server.answers.pop(0)
+        self.send_response(status)
+        for name, value in {"Content-Length": str(len(data)), **headers}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@contextmanager
+def canned(*answers: Answer) -> Iterator[str]:
+    server = Canned(list(answers))
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/public"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def answered(*answers: Answer, sleeps: Sleeps | None = None) -> SendOutcome:
+    with canned(*answers) as url:
+        return send(url, payload(), sleeps, max_attempts=len(answers))
+
+
+def test_the_php_clients_ticket_name_is_accepted() -> None:
+    outcome = answered(answer(200, {"vocal_ticket": "voice_abc", "total_cost": 0.1}))
+    assert (outcome.status, outcome.ticket, outcome.cost, outcome.contacts) == (
+        "sent",
+        "voice_abc",
+        0.1,
+        2,
+    )
+
+
+def test_a_non_json_success_is_still_sent() -> None:
+    outcome = answered(answer(202, "<html>accepted</html>"))
+    assert (outcome.status, outcome.ticket, outcome.cost) == ("sent", None, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        (
+            {"code": 121, "message": "Mention STOP missing."},
+            121,
+            "Mention STOP missing. (code 121)",
+        ),
+        ({"code": "106", "message": "bad"}, 106, f"{ERROR_MESSAGES[106]} (code 106)"),
+        (
+            {"code": 400, "message": "Payload validation error.", "errors": [{"code": 119}]},
+            119,
+            f"{ERROR_MESSAGES[119]} (code 119)",
+        ),
+        (
+            {"code": 400, "errs": [{"code": 9, "message": "a"}, {"code": 117, "message": "b"}]},
+            117,
+            f"a (code 9); {ERROR_MESSAGES[117]} (code 117)",
+        ),
+        ("<html>Bad Request</html>", None, "HTTP 400: <html>Bad Request</html>"),
+        ([1, 2], None, "HTTP 400: [1, 2]"),
+    ],
+)
+def test_refusal_shapes(body: Any, code: int | None, message: str) -> None:
+    outcome = answered(answer(400, body))
+    assert (outcome.status, outcome.code, outcome.message) == ("rejected", code, message)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"code": 120, "message": "whatever"},
+        {"code": 400, "details": [{"code": 120, "message": "x"}]},
+        {"code": 400, "message": "This request_id was already used."},
+        {"code": 400, "list": [{"code": 999, "message": "Repeated request ID"}]},
+    ],
+)
+def test_a_repeated_request_id_is_recognised_in_any_shape(body: Any) -> None:
+    outcome = answered(answer(400, body))
+    assert (outcome.status, outcome.code) == ("duplicate", 120)
+
+
+def test_non_json_server_errors_are_retried_then_unknown() -> None:
+    sleeps = Sleeps()
+    dated = {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}  # not a number: own backoff
+    outcome = answered(answer(502, "Bad gateway"), answer(503, "", dated), sleeps=sleeps)
+    assert (outcome.status, outcome.attempts) == ("unknown", 2)
+    assert "HTTP 503 after 2 attempt(s)" in outcome.message
+    assert len(sleeps) == 1
+    assert 0 <= sleeps[0] <= 0.2
+
+
+def test_a_success_after_a_bad_gateway() -> None:
+    outcome = answered(answer(502, "<html>oops</html>"), answer(201, {"ticket_number": "voice_1"}))
+    assert (outcome.status, outcome.ticket, outcome.attempts) == ("sent", "voice_1", 2)
