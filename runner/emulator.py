@@ -35,8 +35,9 @@ AUTO_REMOVE_PRICE = 0.01
 POLL_INTERVAL = 0.02  # how soon stop() is noticed; socketserver's 0.5 s made every test slow
 
 # Every refusal the emulator can give: key -> (Octopush code, message). Validation keys are
-# "field/keyword" or "field", "*" catches the rest. Codes 101-120 and 442 are the provider's;
-# 107 (text missing) is from its legacy list; 441 and 443-447 are the emulator's own choice.
+# "field/keyword" or "field", "*" catches the rest. 101-120 and 442 are the provider's codes
+# (100 "malformed" and 107 "text missing" from its legacy list); 441 and 443-448 are the
+# emulator's own choice for fields the provider documents no code for.
 CODES: dict[str, tuple[int, str]] = {
     "credentials": (101, "Invalid credentials."),
     "credit": (104, "Not enough credit."),
