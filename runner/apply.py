@@ -7,17 +7,26 @@ same request_id (the provider refuses a repeat within 24 h) or refuses until a p
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
-from runner.errors import StateError
+from runner import planfile
+from runner.emulator import Emulator, EmulatorOptions
+from runner.errors import RunnerError, StateError
 from runner.octopush import OctopushClient, SendOutcome
-from runner.plan import Batch
+from runner.operations import backend_for, planned
+from runner.plan import Batch, Plan
+from runner.project import Project
 from runner.state import Backend
-from runner.state.model import Intent, Outcome
+from runner.state.local import LocalState
+from runner.state.model import Intent, Outcome, State
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class ApplyResult:
     results: tuple[BatchResult, ...]
     blocked: tuple[str, ...] = ()
     residual_credit: float | None = None
+    send_seconds: float = 0.0  # first intent to last outcome recorded
 
     @property
     def failures(self) -> tuple[BatchResult, ...]:
@@ -113,3 +123,104 @@ class Sender:
     def _stop(self, reason: str) -> None:
         with self._guard:
             self._broken = self._broken or reason
+
+
+EMULATOR_LOGIN = "emulator"
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """What the user asked `apply` to do."""
+
+    plan_file: Path | None
+    auto_approve: bool
+    api_url: str | None
+    emulator: bool
+    simulate: bool
+    max_cost: float | None
+    concurrency: int
+
+
+def credentials(request: ApplyRequest) -> tuple[str, str]:
+    if request.emulator:
+        return EMULATOR_LOGIN, EMULATOR_LOGIN
+    login, key = os.environ.get("OCTOPUSH_API_LOGIN"), os.environ.get("OCTOPUSH_API_KEY")
+    if not login or not key:
+        raise RunnerError(
+            "set OCTOPUSH_API_LOGIN and OCTOPUSH_API_KEY in the environment "
+            "(or try `runner apply --emulator`)"
+        )
+    return login, key
+
+
+@contextlib.contextmanager
+def api_target(
+    request: ApplyRequest, project: Project, state_option: str | None
+) -> Iterator[tuple[str, Backend]]:
+    """The API base URL and the state to use; the emulator gets its own throwaway state."""
+    if not request.emulator:
+        url = request.api_url or os.environ.get("OCTOPUSH_API_URL") or project.config.api_url
+        yield url, backend_for(project, state_option)
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="runner-emulator-") as folder,
+        Emulator(EmulatorOptions(login=EMULATOR_LOGIN, key=EMULATOR_LOGIN)) as emulator,
+    ):
+        yield emulator.url, LocalState(Path(folder) / "state.json")
+
+
+def batches_to_send(
+    request: ApplyRequest, project: Project, state: State
+) -> tuple[Plan | None, list[Batch]]:
+    if request.plan_file is None:
+        plan = planned(project, state, request.simulate)
+        return plan, list(plan.batches)
+    data = planfile.load_plan(request.plan_file)
+    planfile.check_fresh(data, state, request.plan_file)
+    return None, planfile.saved_batches(data)
+
+
+def check_budget(batches: list[Batch], max_cost: float | None) -> None:
+    cost = sum(b.cost for b in batches)
+    if max_cost is not None and cost > max_cost:
+        raise RunnerError(
+            f"the estimated cost {cost:,.2f} € is over --max-cost "
+            f"{max_cost:,.2f} €; nothing was sent"
+        )
+
+
+def run_apply(
+    request: ApplyRequest,
+    project: Project,
+    state_option: str | None,
+    show: Callable[[Plan | None, list[Batch]], None],
+    confirm: Callable[[], bool],
+    on_done: Callable[[BatchResult], None],
+) -> ApplyResult | None:
+    """Plan (or load a saved plan), ask, then send; the lock is held from plan to last record."""
+    login, key = credentials(request)
+    with api_target(request, project, state_option) as (url, backend), backend.locked("apply"):
+        state = backend.read()
+        plan, batches = batches_to_send(request, project, state)
+        blocked = tuple(c.campaign for c in plan.changes if c.blocked) if plan else ()
+        show(plan, batches)
+        if not batches:
+            return ApplyResult((), blocked)
+        check_budget(batches, request.max_cost)
+        if not request.auto_approve and not confirm():
+            raise RunnerError("apply cancelled; nothing was sent")
+        backend.ensure_created()
+        with OctopushClient(url, login, key) as client:
+            started = time.perf_counter()
+            results = Sender(backend, client, request.concurrency, on_done).send_all(batches)
+            elapsed = time.perf_counter() - started
+            credit = next(
+                (
+                    r.outcome.residual_credit
+                    for r in reversed(results)
+                    if r.outcome and r.outcome.residual_credit is not None
+                ),
+                None,
+            )
+        backend.commit()
+        return ApplyResult(tuple(results), blocked, credit, elapsed)

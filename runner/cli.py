@@ -216,7 +216,9 @@ def apply(
     var_files: tuple[str, ...],
 ) -> None:
     """Send what the plan shows: each recipient hears each message version at most once."""
-    request = operations.ApplyRequest(
+    from runner import apply as applying
+
+    request = applying.ApplyRequest(
         Path(plan_file) if plan_file else None,
         auto_approve,
         api_url,
@@ -250,7 +252,7 @@ def apply(
             == "yes"
         )
 
-    result = operations.run_apply(request, project, settings.state, show, confirm, progress.step)
+    result = applying.run_apply(request, project, settings.state, show, confirm, progress.step)
     progress.close()
     if result is None:
         return

@@ -19,6 +19,8 @@ from typing import Any, Literal, TypeGuard
 import requests
 from requests.adapters import HTTPAdapter
 
+from runner.errors import RunnerError
+
 log = logging.getLogger("runner.octopush")
 
 Status = Literal["sent", "duplicate", "rejected", "unknown"]
@@ -50,7 +52,7 @@ _RETRYABLE_ERRORS = (
 )
 
 
-class OctopushError(Exception):
+class OctopushError(RunnerError):
     """The API could not be used at all (bad URL, balance refused or unreachable)."""
 
 
@@ -169,7 +171,18 @@ class OctopushClient:
         return self._jitter.uniform(0.0, ceiling)
 
 
+def _check_credential(name: str, value: str) -> None:
+    """Refuse what requests would refuse later, in an error that quotes the whole value."""
+    if not (value.isascii() and value.isprintable() and value == value.strip()):
+        raise OctopushError(
+            f"{name} has spaces at its ends, line breaks or non-ASCII characters: "
+            "copy it again from the Octopush account"
+        )
+
+
 def _new_session(login: str, key: str) -> requests.Session:
+    _check_credential("OCTOPUSH_API_LOGIN", login)
+    _check_credential("OCTOPUSH_API_KEY", key)
     session = requests.Session()
     session.headers.update({"api-login": login, "api-key": key, "Content-Type": "application/json"})
     # Never let urllib3 re-send on its own: every retry is decided (and logged) here.

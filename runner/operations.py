@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-from runner import planfile
-from runner.apply import ApplyResult, BatchResult, Sender
-from runner.emulator import Emulator, EmulatorOptions
 from runner.errors import InputError, RunnerError
-from runner.octopush import OctopushClient
-from runner.plan import Batch, Plan, make_plan, send_time_problems
+from runner.plan import Plan, make_plan, send_time_problems
 from runner.project import Project
 from runner.recipients import digest_number
 from runner.state import Backend, open_state, state_location
-from runner.state.local import LocalState
 from runner.state.model import Accept, Forget, Resolve, State
 
 
@@ -84,102 +73,3 @@ def resolve(backend: Backend, name: str, sent: bool) -> str:
 
 def force_unlock(backend: Backend, lock_id: str) -> str:
     return backend.force_unlock(lock_id)
-
-
-EMULATOR_LOGIN = "emulator"
-
-
-@dataclass(frozen=True)
-class ApplyRequest:
-    """What the user asked `apply` to do."""
-
-    plan_file: Path | None
-    auto_approve: bool
-    api_url: str | None
-    emulator: bool
-    simulate: bool
-    max_cost: float | None
-    concurrency: int
-
-
-def credentials(request: ApplyRequest) -> tuple[str, str]:
-    if request.emulator:
-        return EMULATOR_LOGIN, EMULATOR_LOGIN
-    login, key = os.environ.get("OCTOPUSH_API_LOGIN"), os.environ.get("OCTOPUSH_API_KEY")
-    if not login or not key:
-        raise RunnerError(
-            "set OCTOPUSH_API_LOGIN and OCTOPUSH_API_KEY in the environment "
-            "(or try `runner apply --emulator`)"
-        )
-    return login, key
-
-
-@contextlib.contextmanager
-def api_target(
-    request: ApplyRequest, project: Project, state_option: str | None
-) -> Iterator[tuple[str, Backend]]:
-    """The API base URL and the state to use; the emulator gets its own throwaway state."""
-    if not request.emulator:
-        url = request.api_url or os.environ.get("OCTOPUSH_API_URL") or project.config.api_url
-        yield url, backend_for(project, state_option)
-        return
-    with (
-        tempfile.TemporaryDirectory(prefix="runner-emulator-") as folder,
-        Emulator(EmulatorOptions(login=EMULATOR_LOGIN, key=EMULATOR_LOGIN)) as emulator,
-    ):
-        yield emulator.url, LocalState(Path(folder) / "state.json")
-
-
-def batches_to_send(
-    request: ApplyRequest, project: Project, state: State
-) -> tuple[Plan | None, list[Batch]]:
-    if request.plan_file is None:
-        plan = planned(project, state, request.simulate)
-        return plan, list(plan.batches)
-    data = planfile.load_plan(request.plan_file)
-    planfile.check_fresh(data, state, request.plan_file)
-    return None, planfile.saved_batches(data)
-
-
-def check_budget(batches: list[Batch], max_cost: float | None) -> None:
-    cost = sum(b.cost for b in batches)
-    if max_cost is not None and cost > max_cost:
-        raise RunnerError(
-            f"the estimated cost {cost:,.2f} € is over --max-cost "
-            f"{max_cost:,.2f} €; nothing was sent"
-        )
-
-
-def run_apply(
-    request: ApplyRequest,
-    project: Project,
-    state_option: str | None,
-    show: Callable[[Plan | None, list[Batch]], None],
-    confirm: Callable[[], bool],
-    on_done: Callable[[BatchResult], None],
-) -> ApplyResult | None:
-    """Plan (or load a saved plan), ask, then send; the lock is held from plan to last record."""
-    login, key = credentials(request)
-    with api_target(request, project, state_option) as (url, backend), backend.locked("apply"):
-        state = backend.read()
-        plan, batches = batches_to_send(request, project, state)
-        blocked = tuple(c.campaign for c in plan.changes if c.blocked) if plan else ()
-        show(plan, batches)
-        if not batches:
-            return ApplyResult((), blocked)
-        check_budget(batches, request.max_cost)
-        if not request.auto_approve and not confirm():
-            raise RunnerError("apply cancelled; nothing was sent")
-        backend.ensure_created()
-        with OctopushClient(url, login, key) as client:
-            results = Sender(backend, client, request.concurrency, on_done).send_all(batches)
-            credit = next(
-                (
-                    r.outcome.residual_credit
-                    for r in reversed(results)
-                    if r.outcome and r.outcome.residual_credit is not None
-                ),
-                None,
-            )
-        backend.commit()
-        return ApplyResult(tuple(results), blocked, credit)

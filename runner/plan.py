@@ -181,9 +181,9 @@ def _plan_campaign(
             if message.fingerprint in known.messages
             else set()
         )
-        todo = [
+        todo = sorted(  # batches are cut from sorted numbers, whatever order a Message has
             n for n in message.numbers if (d := digest_number(n)) not in delivered and d not in busy
-        ]
+        )
         todo_by_message.append((message, todo))
         batches += _cut(campaign.name, message, todo, pricing, simulate)
     changed, added, diffs = _classify(known, todo_by_message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,12 +68,20 @@ class NumberParser:
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
     def problem(self, raw: str) -> str:
+        if not raw.strip():
+            return "no phone number; fill it in or remove the entry"
         hint = (
             "write it in E.164, e.g. +33612345678"
             if self.region or raw.startswith("+")
             else "write it in E.164 (+33612345678) or set default_region in runner.yaml"
         )
-        return f"'{raw}' is not a valid phone number; {hint}"
+        return f"{shown_value(raw)} is not a valid phone number; {hint}"
+
+
+def shown_value(raw: str, limit: int = 40) -> str:
+    """A user's value quoted on one line: a stray quote in a CSV can swallow whole rows."""
+    text = raw if len(raw) <= limit else raw[:limit] + "..."
+    return "'" + text.encode("unicode_escape").decode("ascii").replace("'", "\\'") + "'"
 
 
 def mask_number(number: str) -> str:
@@ -95,6 +104,7 @@ class RecipientReader:
     def __init__(self, root: Path, parser: NumberParser) -> None:
         self.root = root.resolve()
         self.parser = parser
+        self._files: dict[Path, list[Contact | Problem]] = {}  # a shared CSV is parsed once
 
     def read(self, document: Document, items: list[Any]) -> tuple[Recipients, list[Problem]]:
         contacts: dict[str, Contact] = {}
@@ -138,14 +148,22 @@ class RecipientReader:
                     f"'{name}' is outside the project; keep contact files inside it",
                 )
             ]
+        if target in self._files:
+            return self._files[target]
         try:
             if target.stat().st_size > MAX_CSV_BYTES:
-                return [Problem(path, line, "recipients.file", f"'{name}' is larger than 256 MiB")]
+                message = f"'{name}' is larger than 256 MiB; split it into several files"
+                return [Problem(path, line, "recipients.file", message)]
             text = target.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as e:
-            reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+            reason = (
+                f"{e.strerror}; check the path, relative to the project folder"
+                if isinstance(e, OSError)
+                else "not UTF-8 text; save it as UTF-8 CSV"
+            )
             return [Problem(path, line, "recipients.file", f"cannot read '{name}': {reason}")]
-        return self._parse_csv(name, text)
+        self._files[target] = self._parse_csv(os.path.normpath(name), text)
+        return self._files[target]
 
     def _parse_csv(self, name: str, text: str) -> list[Contact | Problem]:
         if "\0" in text:
@@ -158,13 +176,14 @@ class RecipientReader:
         try:
             for row in reader:
                 if None in row:
-                    out.append(Problem(name, reader.line_num, "", "more cells than header columns"))
+                    message = "more cells than header columns; quote cells that hold commas"
+                    out.append(Problem(name, reader.line_num, "", message))
                     continue
                 raw = row.pop("phone_number") or ""
                 fields = {k: v for k, v in row.items() if v not in (None, "")}
                 out.append(self._contact(name, reader.line_num, "phone_number", raw, fields))
         except csv.Error as e:
-            out.append(Problem(name, reader.line_num, "", f"malformed CSV: {e}"))
+            out.append(Problem(name, reader.line_num, "", f"malformed CSV: {e}; fix the quoting"))
         return out
 
 

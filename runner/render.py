@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,18 +19,19 @@ from jinja2 import (
     TemplateNotFound,
     TemplateSyntaxError,
     UndefinedError,
-    meta,
     nodes,
 )
 from jinja2.sandbox import SecurityError
 
 from runner import gsm, schemas
 from runner.errors import Problem
-from runner.recipients import Contact, NumberParser, RecipientReader
-from runner.sandbox import BoundedSandbox, start_budget
+from runner.recipients import Contact, NumberParser, RecipientReader, mask_number
+from runner.sandbox import BoundedSandbox, OutsideTemplates, budget
 from runner.validate import CampaignSpec, Config
 
 MAX_TEXT = 1224
+MAX_CAMPAIGN_SECONDS = 10.0  # all the renders of one campaign together, however many recipients
+SAMPLE_NUMBER = "+12025550143"
 MESSAGE_FIELDS = (
     "sender",
     "send_at",
@@ -88,6 +90,7 @@ class Renderer:
         self.parser = NumberParser(config.default_region)
         self.reader = RecipientReader(config.root, self.parser)
         self._compiled: dict[str, tuple[Template | None, bool]] = {}
+        self._checked_settings: set[tuple[tuple[str, str], ...]] = set()
 
     def render(self, spec: CampaignSpec) -> tuple[Campaign | None, list[Problem]]:
         document = spec.document
@@ -102,13 +105,20 @@ class Renderer:
                 "campaign": {"name": spec.name},
             }
             groups = self._render_texts(template, personal, context, spec, recipients.contacts)
+            if problems:
+                return None, problems  # the text rendered; the recipients are what to fix
+            if not groups:
+                raise _Failed(
+                    "recipients",
+                    "no recipients: the list and its files are empty; "
+                    "add at least one phone number",
+                )
             messages = tuple(self._message(spec, text, numbers) for text, numbers in groups.items())
         except _Failed as failed:
             lines = document.data.lines
             field_line = lines.get(failed.field) or lines.get("template") or spec.line
-            return None, [*problems, Problem(spec.path, field_line, failed.field, failed.message)]
-        if problems:
-            return None, problems
+            problem = Problem(spec.path, field_line, failed.field, failed.message)
+            return None, sorted([*problems, problem], key=lambda p: (p.path, p.line or 0))
         simulate = bool(spec.fields.get("simulation_mode", False))
         campaign = Campaign(
             spec.name, spec.path, spec.line, messages, recipients.duplicates, simulate, send_at
@@ -133,20 +143,13 @@ class Renderer:
                         field, f"'{name}' not found: there is no {self.config.templates}/ folder"
                     )
                 source = self.env.loader.get_source(self.env, name)[0]
-                return self.env.get_template(name), _uses_recipient(self.env, source)
+                return self.env.get_template(name), _uses_recipient(self.env.parse(source))
             if not any(mark in key for mark in ("{{", "{%", "{#")):
                 return None, False
-            return self.env.from_string(key), _uses_recipient(self.env, key)
-        except TemplateNotFound as e:
-            raise _Failed(
-                field,
-                f"template '{e.name}' not found in {self.config.templates}/; "
-                "templates and includes must stay inside it",
-            ) from e
-        except TemplateSyntaxError as e:
-            raise _Failed(
-                field, f"template syntax error at line {e.lineno} of the template: {e.message}"
-            ) from e
+            tree = self.env.parse(key)
+            return self.env.from_string(tree), _uses_recipient(tree)
+        except (TemplateError, UnicodeDecodeError, SecurityError) as e:
+            raise _Failed(field, _template_problem(e, self.config.templates)) from e
 
     def _render_texts(
         self,
@@ -158,47 +161,91 @@ class Renderer:
     ) -> dict[str, list[str]]:
         if template is None:
             return {spec.fields["text"].strip(): [c.number for c in contacts]}
+        deadline = time.monotonic() + MAX_CAMPAIGN_SECONDS
         if not personal:
-            return {_run(template, context): [c.number for c in contacts]}
+            text = _run(template, context, deadline, self.config.templates)
+            return {text: [c.number for c in contacts]} if contacts else {}
         groups: dict[str, list[str]] = {}
         for contact in contacts:
-            text = _run(template, {**context, "recipient": contact.as_template_value()})
+            recipient = {**context, "recipient": contact.as_template_value()}
+            try:
+                text = _run(template, recipient, deadline, self.config.templates)
+            except _Failed as failed:
+                if isinstance(failed.__cause__, UndefinedError):  # a field this contact lacks
+                    failed.message += f" (recipient {mask_number(contact.number)})"
+                raise
             groups.setdefault(text, []).append(contact.number)
         return groups
 
     def _message(self, spec: CampaignSpec, text: str, numbers: list[str]) -> Message:
         _check_text(text)
         body = {"text": text, **{k: spec.fields[k] for k in MESSAGE_FIELDS if k in spec.fields}}
-        sample = {**body, "recipients": [{"phone_number": numbers[0]}] if numbers else []}
+        self._check_payload(body)
+        return Message(fingerprint_message(body), body, tuple(sorted(numbers)))
+
+    def _check_payload(self, body: Mapping[str, Any]) -> None:
+        """Validate the API body against voice-send.schema.json, once per distinct setting.
+
+        _check_text has already held the text to the schema's own rules (length, GSM 03.38),
+        and the numbers are E.164 from phonenumbers, so a stand-in text and number give the
+        same verdict; only the other fields vary, and they repeat across campaigns.
+        """
+        settings = tuple(sorted((k, str(v)) for k, v in body.items() if k != "text"))
+        if settings in self._checked_settings:
+            return
+        sample = {**body, "text": "x", "recipients": [{"phone_number": SAMPLE_NUMBER}]}
         for error in schemas.validator("voice-send").iter_errors(sample):
             where = ".".join(map(str, error.absolute_path)) or "text"
             raise _Failed(where, f"the API would refuse this payload: {error.message}")
-        return Message(fingerprint_message(body), body, tuple(sorted(numbers)))
+        self._checked_settings.add(settings)
 
 
-def _uses_recipient(env: BoundedSandbox, source: str) -> bool:
-    tree = env.parse(source)
+def _uses_recipient(tree: nodes.Template) -> bool:
     if any(
         True for _ in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
     ):
         return True  # an included template may use it; rendering per recipient is always right
-    return "recipient" in meta.find_undeclared_variables(tree)
+    # Any mention counts: at worst a local named `recipient` renders per recipient, still right.
+    return any(name.name == "recipient" for name in tree.find_all(nodes.Name))
 
 
-def _run(template: Template, context: Mapping[str, Any]) -> str:
-    start_budget()
+def _run(template: Template, context: Mapping[str, Any], deadline: float, folder: str) -> str:
     try:
-        return template.render(context).strip()
-    except UndefinedError as e:
-        raise _Failed("text", f"{e.message}; define it in vars, runner.yaml vars or --var") from e
-    except SecurityError as e:
-        raise _Failed("text", f"refused by the template sandbox: {e}") from e
-    except TemplateNotFound as e:
-        raise _Failed("text", f"included template '{e.name}' not found inside templates/") from e
-    except (TemplateError, ArithmeticError, TypeError, ValueError) as e:
-        raise _Failed("text", f"template failed: {e}") from e
+        with budget(deadline):
+            return template.render(context).strip()
+    except (TemplateError, UnicodeDecodeError) as e:
+        raise _Failed("text", _template_problem(e, folder)) from e
+    except (ArithmeticError, TypeError, ValueError, LookupError) as e:
+        raise _Failed("text", f"template failed: {_sentence(e)}; fix the expression") from e
     except RecursionError as e:
-        raise _Failed("text", "template recursion is too deep") from e
+        raise _Failed(
+            "text", "template recursion is too deep: an include or macro calls itself without end"
+        ) from e
+
+
+def _template_problem(error: Exception, folder: str) -> str:
+    """One message, with its remedy, for whatever compiling or rendering a template raised."""
+    if isinstance(error, OutsideTemplates):
+        return f"template '{error.name}' leads outside {folder}/; keep templates inside it"
+    if isinstance(error, TemplateNotFound):
+        return f"template '{error.name}' not found in {folder}/; create it or fix the name"
+    if isinstance(error, TemplateSyntaxError):
+        where = f"{error.name}, line {error.lineno}" if error.name else f"line {error.lineno}"
+        return f"template syntax error ({where}): {_sentence(error.message)}; fix the template"
+    if isinstance(error, UnicodeDecodeError):
+        return "a template is not UTF-8 text; save it as UTF-8"
+    if isinstance(error, SecurityError):
+        return f"refused by the template sandbox: {_sentence(error)}; remove that expression"
+    if isinstance(error, UndefinedError) and str(error.message).endswith("is undefined"):
+        return f"{error.message}; define it in vars, runner.yaml vars or --var"
+    if isinstance(error, UndefinedError):
+        return f"{error.message}; give it a default, e.g. {{{{ value | default('') }}}}"
+    return f"template failed: {_sentence(error)}; fix the template"
+
+
+def _sentence(message: object) -> str:
+    """Jinja2 ends its messages with a period; ours go on with '; what to do'."""
+    return str(message).strip().rstrip(".")
 
 
 def _check_text(text: str) -> None:
@@ -213,8 +260,8 @@ def _check_text(text: str) -> None:
         position, char = bad
         raise _Failed(
             "text",
-            f"character {gsm.describe(char)} at position {position} is not in "
-            "the GSM 03.38 alphabet; remove or replace it",
+            f"character {gsm.describe(char)} at position {position} of the rendered text is "
+            "not in the GSM 03.38 alphabet; remove or replace it",
         )
 
 
@@ -237,7 +284,7 @@ def render_all(
     campaigns, problems = [], []
     for spec in specs:
         campaign, found = renderer.render(spec)
-        problems += found
+        problems += [p for p in found if p not in problems]  # a CSV shared by campaigns: once
         if campaign is not None:
             campaigns.append(campaign)
     return campaigns, problems

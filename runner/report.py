@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.apply import ApplyResult
 from runner.errors import Problem, RunnerError
 from runner.project import Project
 from runner.recipients import mask_number
 from runner.render import Campaign
 from runner.state.model import State
+
+if TYPE_CHECKING:
+    from runner.apply import ApplyResult
 
 FORMAT_VERSION = 1
 BATCH_SIZE = 500
@@ -168,6 +170,7 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
         "contacts": sum(len(r.batch.numbers) for r in delivered),
         "total_cost": round(sum((r.outcome.cost or 0.0) for r in delivered if r.outcome), 4),
         "residual_credit": result.residual_credit,
+        "send_seconds": round(result.send_seconds, 3),
         "blocked": list(result.blocked),
         "failures": [
             {

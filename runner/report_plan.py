@@ -190,15 +190,16 @@ def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
         "| campaign | change | calls | batches | est. cost |",
         "|---|---|--:|--:|--:|",
     ]
-    head += [
+    rows = [
         f"| `{c.campaign}` | {', '.join(categories(c))} | {c.recipients:,} | "
         f"{len(c.batches)} | {_money(c.cost)} |"
         for c in plan.changes
     ]
-    head += [
+    rows += [
         f"| `{n}` | campaign removed (nothing sent) | 0 | 0 | {_money(0)} |"
         for n, _ in plan.removed_campaigns
     ]
+    head += _table_rows(rows)
     body = []
     for change in plan.changes:
         details = "\n".join(_change_text(change, show_recipients))
@@ -208,6 +209,17 @@ def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
             "</details>"
         )
     return _truncate("\n".join(head) + "\n\n", body)
+
+
+def _table_rows(rows: list[str]) -> list[str]:
+    """The summary table may use half the comment; the details get what is left."""
+    kept, used = [], 0
+    for index, row in enumerate(rows):
+        if used + len(row) > MARKDOWN_LIMIT // 2:
+            return [*kept, f"| _{len(rows) - index:,} more_ | not shown: see `runner plan` | | | |"]
+        kept.append(row)
+        used += len(row) + 1
+    return kept
 
 
 def _truncate(head: str, sections: list[str]) -> str:

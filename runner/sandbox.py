@@ -1,73 +1,198 @@
 """A Jinja2 sandbox that also bounds the work a template can cause.
 
-`SandboxedEnvironment` stops attribute walks to `__class__`, `__globals__` and the like. It does
-not stop a template from exhausting memory or time (`'x' * 10**9`, nested loops, doubling a
-string in a recursive macro), so every operation that can grow a value is checked here.
+`ImmutableSandboxedEnvironment` stops attribute walks to `__class__`, `__globals__` and the like,
+and calls that mutate lists or dicts. It does not stop a template from exhausting memory or time
+(`'x' * 10**9`, nested loops, a string doubled in a recursive macro, `join` with a huge
+separator, a macro that calls itself twice), so every operation that can grow a value is
+weighed before it runs, and every loop step, call, include and output character is counted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
+import inspect
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateNotFound, nodes
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateNotFound, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Environment
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-MAX_VALUE = 100_000  # characters or items in any intermediate value
-MAX_ITERATIONS = 100_000  # loop steps in one render
+MAX_VALUE = 100_000  # characters or items in any intermediate value, counted through containers
+MAX_OUTPUT = 1_000_000  # characters written by one render, buffers of {% set %} blocks included
+MAX_ITERATIONS = 100_000  # loop steps, calls and includes in one render
 MAX_SECONDS = 2.0
 MAX_INT_BITS = 4096
-_BLOCKED_STR_METHODS = {"center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map"}
+_BLOCKED_STR_METHODS = {
+    "center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map", "translate",
+    "maketrans", "encode",
+}  # fmt: skip
 _BLOCKED_FILTERS = {"center", "format", "indent", "wordwrap", "xmlattr", "urlize", "pprint"}
 
-_budget: contextvars.ContextVar[list[float]] = contextvars.ContextVar("budget")
+
+@dataclass
+class _Budget:
+    deadline: float
+    steps: int = 0
+    output: int = 0
+    started: float = field(default_factory=time.monotonic)
 
 
-def start_budget() -> None:
-    """Each render gets its own allowance of loop steps and time."""
-    _budget.set([0, time.monotonic()])
+_budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("budget", default=None)
 
 
-def _spend(steps: int) -> None:
-    budget = _budget.get(None)
-    if budget is None:
-        return
-    budget[0] += steps
-    if budget[0] > MAX_ITERATIONS:
-        raise SecurityError(f"template loops more than {MAX_ITERATIONS:,} times")
-    if time.monotonic() - budget[1] > MAX_SECONDS:
+@contextlib.contextmanager
+def budget(deadline: float = math.inf) -> Iterator[None]:
+    """One render's allowance of steps, output and time; `deadline` caps a whole campaign."""
+    token = _budget.set(_Budget(deadline))
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _spend(steps: int = 1, output: int = 0) -> None:
+    spent = _budget.get()
+    if spent is None:
+        return  # compile-time constant folding: the pre-checks still apply, the budget later
+    spent.steps += steps
+    spent.output += output
+    if spent.steps > MAX_ITERATIONS:
+        raise SecurityError(f"template loops or calls more than {MAX_ITERATIONS:,} times")
+    if spent.output > MAX_OUTPUT:
+        raise SecurityError(f"template writes more than {MAX_OUTPUT:,} characters")
+    now = time.monotonic()
+    if now - spent.started > MAX_SECONDS or now > spent.deadline:
         raise SecurityError(f"template takes longer than {MAX_SECONDS:g} s to render")
 
 
+def weight(value: Any, limit: int = MAX_VALUE) -> int:
+    """Characters and items a value holds, containers walked (shared parts counted each time,
+    as str() would print them); the walk stops as soon as the total passes `limit`."""
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            total += 1 + item.bit_length() // 3
+        elif isinstance(item, dict):
+            total += 1 + len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += 1 + len(item)
+            stack.extend(item)
+        else:
+            total += 1
+    return total
+
+
 def _checked(value: Any) -> Any:
-    if isinstance(value, str | bytes | list | tuple | dict | set) and len(value) > MAX_VALUE:
-        raise SecurityError(f"template builds a value larger than {MAX_VALUE:,}")
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
         raise SecurityError("template builds a number too large")
+    if weight(value) > MAX_VALUE:
+        raise SecurityError(f"template builds a value larger than {MAX_VALUE:,}")
     return value
+
+
+def _refuse_above(size: int) -> None:
+    if size > MAX_VALUE:
+        raise SecurityError(f"template builds a value larger than {MAX_VALUE:,}")
 
 
 def _bounded_iter(iterable: Iterable[Any]) -> Iterator[Any]:
     for item in iterable:
-        _spend(1)
+        _spend()
         yield item
 
 
 def _bounded_range(*args: int) -> range:
     result = range(*args)
-    _spend(len(result))
+    try:
+        too_long = len(result) > MAX_ITERATIONS
+    except OverflowError:
+        too_long = True
+    if too_long:
+        raise SecurityError(f"range of more than {MAX_ITERATIONS:,} numbers")
     return result
 
 
-def _bounded_filter(func: Callable[..., Any]) -> Callable[..., Any]:
+def _finalize(value: Any) -> str:
+    """Every {{ ... }} goes through here: weighed before str(), then counted as output."""
+    text = str(_checked(value))
+    _spend(0, len(text))
+    return text
+
+
+def _emit(text: str) -> str:
+    _spend(0, len(text))
+    return text
+
+
+def _joined_size(items: list[Any], separator: Any) -> int:
+    return weight(items) + len(str(separator)) * max(len(items) - 1, 0)
+
+
+def _replaced_size(text: Any, old: Any, new: Any, count: Any = None) -> int:
+    text, old, new = str(text), str(old), str(new)
+    hits = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    return len(text) + max(len(new) - len(old), 0) * hits
+
+
+def _guard_join(arguments: dict[str, Any]) -> None:
+    arguments["value"] = list(_bounded_iter(arguments["value"]))
+    _refuse_above(_joined_size(arguments["value"], arguments.get("d", "")))
+
+
+def _guard_replace(arguments: dict[str, Any]) -> None:
+    args = (arguments["s"], arguments["old"], arguments["new"], arguments.get("count"))
+    _refuse_above(_replaced_size(*args))
+
+
+def _guard_count(name: str) -> Callable[[dict[str, Any]], None]:
+    def guard(arguments: dict[str, Any]) -> None:
+        if isinstance(arguments.get(name), int):
+            _refuse_above(arguments[name])
+
+    return guard
+
+
+def _guard_sum(arguments: dict[str, Any]) -> None:
+    if not isinstance(arguments.get("start", 0), int | float):
+        raise SecurityError("sum() of lists or strings is not allowed; use join")
+
+
+_FILTER_GUARDS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "join": _guard_join,
+    "replace": _guard_replace,
+    "batch": _guard_count("linecount"),
+    "slice": _guard_count("slices"),
+    "sum": _guard_sum,
+}
+
+
+def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    guard = _FILTER_GUARDS.get(name)
+    signature = inspect.signature(func) if guard else None
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args, *kwargs.values()):
+            _checked(value)
+        if guard and signature:
+            bound = signature.bind(*args, **kwargs)
+            guard(bound.arguments)
+            args, kwargs = bound.args, bound.kwargs
         return _checked(func(*args, **kwargs))
 
     return wrapper
@@ -81,6 +206,13 @@ class _BoundedCodeGenerator(CodeGenerator):
             self.write(", ")
         self.write("))")
 
+    def _output_const_repr(self, group: Iterable[Any]) -> str:
+        return f"environment.emit({super()._output_const_repr(group)})"
+
+
+class OutsideTemplates(TemplateNotFound):
+    """A template name that leads out of the templates folder (.., absolute, symlink)."""
+
 
 class ConfinedLoader(FileSystemLoader):
     """Templates and includes only from the templates folder, symlinks included."""
@@ -90,23 +222,27 @@ class ConfinedLoader(FileSystemLoader):
         self.root = os.path.realpath(folder)
 
     def get_source(self, environment: Environment, template: str) -> tuple[str, str, Any]:
+        if template.startswith(("/", "\\")) or ".." in template.replace("\\", "/").split("/"):
+            raise OutsideTemplates(template)
         source, filename, uptodate = super().get_source(environment, template)
         real = os.path.realpath(filename)
         if os.path.commonpath([real, self.root]) != self.root:
-            raise TemplateNotFound(f"{template} (it leads outside the templates folder)")
+            raise OutsideTemplates(template)
         return source, filename, uptodate
 
 
-class BoundedSandbox(SandboxedEnvironment):
+class BoundedSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _BoundedCodeGenerator
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, templates: str | None) -> None:
         loader = ConfinedLoader(templates) if templates else None
-        super().__init__(undefined=StrictUndefined, autoescape=False, loader=loader)
+        super().__init__(
+            undefined=StrictUndefined, autoescape=False, loader=loader, finalize=_finalize
+        )
         self.globals = {"range": _bounded_range, "_runner_iter": _bounded_iter}
         self.filters = {
-            name: _bounded_filter(f)
+            name: _bounded_filter(name, f)
             for name, f in self.filters.items()
             if name not in _BLOCKED_FILTERS
         }
@@ -120,8 +256,20 @@ class BoundedSandbox(SandboxedEnvironment):
         tree.set_environment(self)
         return tree
 
+    @staticmethod
+    def emit(text: str) -> str:
+        return _emit(text)
+
+    def get_template(self, *args: Any, **kwargs: Any) -> Template:
+        _spend()  # every {% include %} and {% import %} passes here, at each render
+        return super().get_template(*args, **kwargs)
+
+    def select_template(self, *args: Any, **kwargs: Any) -> Template:
+        _spend()
+        return super().select_template(*args, **kwargs)
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(obj, str) and attr in _BLOCKED_STR_METHODS:
+        if isinstance(obj, str | bytes) and attr in _BLOCKED_STR_METHODS:
             return False
         return super().is_safe_attribute(obj, attr, value)
 
@@ -130,29 +278,27 @@ class BoundedSandbox(SandboxedEnvironment):
             raise SecurityError("'%' formatting is not allowed in templates; use ~ to join")
         if operator == "**" and isinstance(right, int) and abs(right) > 64:
             raise SecurityError("exponent too large")
-        if operator == "*":
-            size = (
-                _size(left) * right
-                if isinstance(right, int)
-                else _size(right) * left
-                if isinstance(left, int)
-                else 0
-            )
-            if size > MAX_VALUE:
-                raise SecurityError(f"template builds a value larger than {MAX_VALUE:,}")
+        if operator == "*" and isinstance(right, int) and not isinstance(left, int):
+            _refuse_above(weight(left) * right)
+        if operator == "*" and isinstance(left, int) and not isinstance(right, int):
+            _refuse_above(weight(right) * left)
         return _checked(super().call_binop(context, operator, left, right))
 
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        if (
-            isinstance(getattr(__obj, "__self__", None), str)
-            and getattr(__obj, "__name__", "") in _BLOCKED_STR_METHODS
-        ):
-            raise SecurityError(f"str.{__obj.__name__} is not allowed in templates")
+        _spend()
+        owner, name = getattr(__obj, "__self__", None), getattr(__obj, "__name__", "")
+        if isinstance(owner, str | bytes) and name in _BLOCKED_STR_METHODS:
+            raise SecurityError(f"str.{name} is not allowed in templates")
+        for value in (*args, *kwargs.values()):
+            _checked(value)
+        if isinstance(owner, str) and name == "join" and args:
+            args = (list(_bounded_iter(args[0])), *args[1:])
+            _refuse_above(_joined_size(args[0], owner))
+        if isinstance(owner, str) and name == "replace" and len(args) >= 2:
+            _refuse_above(_replaced_size(owner, *args[:3]))
         return _checked(super().call(__context, __obj, *args, **kwargs))
 
     def concat(self, values: Iterable[Any]) -> str:
-        return str(_checked("".join(map(str, values))))
-
-
-def _size(value: Any) -> int:
-    return len(value) if isinstance(value, str | list | tuple) else 0
+        pieces = [str(_checked(value)) for value in values]
+        _refuse_above(sum(map(len, pieces)))
+        return "".join(pieces)

@@ -230,6 +230,13 @@ def test_the_key_never_reaches_logs_or_reprs(
     assert all(KEY not in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("key", [f"{KEY}\n", f" {KEY}", f"{KEY}\u2019"])
+def test_a_malformed_key_is_refused_without_being_quoted(key: str) -> None:
+    with pytest.raises(OctopushError, match="OCTOPUSH_API_KEY has spaces") as error:
+        OctopushClient("http://127.0.0.1:1/v1/public", LOGIN, key)
+    assert KEY not in str(error.value)
+
+
 def test_redacted_hides_credentials_whatever_their_case() -> None:
     assert redacted({"API-Key": KEY, "Api-Login": LOGIN, "Accept": "*/*"}) == {
         "API-Key": "***",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from runner.errors import LockError, StateError
 from runner.state.lock import LockInfo
-from runner.state.model import Entry, State, entry_from_dict, entry_to_dict
+from runner.state.model import Entry, Intent, State, entry_from_dict, entry_to_dict
 from runner.state.snapshot import dump_state, load_state
 
 
@@ -164,13 +164,20 @@ class LocalState:
         with self._write_lock:
             try:
                 if self._journal_fd is None:
-                    self._journal_fd = os.open(
-                        self.journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
-                    )
+                    self._journal_fd = self._open_journal()
                 os.write(self._journal_fd, line.encode())
-                os.fsync(self._journal_fd)
+                if isinstance(entry, Intent):
+                    # The intent must reach the disk before its request leaves. An outcome lost
+                    # to a power cut only leaves the intent pending: the next apply re-sends the
+                    # same request_id and the provider's duplicate refusal records it.
+                    os.fsync(self._journal_fd)
             except OSError as e:
                 raise _explain(e, "write", self.journal) from e
+
+    def _open_journal(self) -> int:
+        fd = os.open(self.journal, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        _drop_torn_tail(fd)
+        return fd
 
     def commit(self) -> State:
         """Fold the journal into a new snapshot; the journal goes only once that is durable."""
@@ -212,3 +219,22 @@ def _read_info(fd: int) -> LockInfo | None:
         return LockInfo.from_json(os.pread(fd, 4096, 0).decode())
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
+
+
+def _drop_torn_tail(fd: int) -> None:
+    """Cut a partial last line (a writer died mid-append) so the next record is not glued to it.
+
+    Readers already skip such a line; appended after it, a new record would be read as part
+    of one corrupt line and lost, or make every later read fail.
+    """
+    end = os.fstat(fd).st_size
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return
+    while end > 0:
+        start = max(0, end - 65536)
+        cut = os.pread(fd, end - start, start).rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, start + cut + 1)
+            return
+        end = start
+    os.ftruncate(fd, 0)

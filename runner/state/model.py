@@ -7,7 +7,7 @@ The state holds digests of numbers, never the numbers themselves.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 STATE_VERSION = 1
@@ -84,7 +84,7 @@ DELIVERED = frozenset({"sent", "duplicate"})
 
 
 def entry_to_dict(entry: Entry) -> dict[str, Any]:
-    return asdict(entry)
+    return dict(vars(entry))  # shallow: dataclasses.asdict copies every digest, 10x slower
 
 
 def entry_from_dict(data: dict[str, Any]) -> Entry:

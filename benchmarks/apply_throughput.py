@@ -1,0 +1,193 @@
+"""Send phase of `runner apply` vs a bare `requests` thread pool, against the same emulator.
+
+Both post the same payloads (from `runner plan --out`), with the same concurrency, each to a
+fresh emulator process. Runner's figure is its own `send_seconds` (first intent to last outcome
+recorded); the floor's is first request to last answer. Target: runner >= 0.8x floor batches/s.
+Also prints the state's cost per send (intent + outcome records) at 100 and at 2,000 sends.
+
+Usage: python benchmarks/apply_throughput.py [--batches 2000] [--size 500] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import CONFIG
+
+ENV = {**os.environ, "OCTOPUSH_API_LOGIN": "bench", "OCTOPUSH_API_KEY": "bench"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "emulator", "--port", str(port), "--credit", "1e12"],
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, f"http://127.0.0.1:{port}/v1/public"
+
+
+def make_project(root: Path, count: int) -> None:
+    (root / "campaigns").mkdir(parents=True)
+    (root / "contacts").mkdir()
+    (root / "runner.yaml").write_text(CONFIG)
+    with open(root / "contacts" / "big.csv", "w") as f:
+        f.write("phone_number\n")
+        area, n = 201, 0
+        while n < count:
+            f.writelines(f"+1{area}555{k:04d}\n" for k in range(min(10_000, count - n)))
+            n += 10_000
+            area += 1
+    (root / "campaigns" / "big.yaml").write_text(
+        "name: big\ntext: Hello from {{ company }}.\nrecipients:\n  - file: contacts/big.csv\n"
+    )
+
+
+def floor_run(url: str, payloads: list[dict], concurrency: int) -> float:
+    session_by_thread: dict[int, requests.Session] = {}
+
+    def post(payload: dict) -> int:
+        import threading
+
+        session = session_by_thread.setdefault(threading.get_ident(), requests.Session())
+        body = json.dumps(payload).encode()
+        return session.post(
+            f"{url}/voice-campaign/send",
+            data=body,
+            timeout=30,
+            headers={"api-login": "bench", "api-key": "bench", "Content-Type": "application/json"},
+        ).status_code
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        codes = list(pool.map(post, payloads))
+    elapsed = time.perf_counter() - start
+    assert all(c == 201 for c in codes), set(codes)
+    return elapsed
+
+
+def runner_run(root: Path, url: str, plan_file: Path, concurrency: int) -> float:
+    state = root / "runner.state.json"
+    for suffix in ("", ".journal", ".backup", ".lock"):
+        Path(str(state) + suffix).unlink(missing_ok=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "-C",
+            str(root),
+            "apply",
+            str(plan_file),
+            "--auto-approve",
+            "--api-url",
+            url,
+            "--format",
+            "json",
+            "--concurrency",
+            str(concurrency),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    if done.returncode != 0:
+        sys.exit(f"apply failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return float(json.loads(done.stdout)["send_seconds"])
+
+
+def state_cost(root: Path, sends: int, size: int) -> list[float]:
+    """Seconds per send spent on the two durable records, for each of `sends` sends."""
+    from runner.state.local import LocalState
+    from runner.state.model import Intent, Outcome
+
+    backend = LocalState(root / f"cost-{sends}.json")
+    costs = []
+    with backend.locked("bench"):
+        backend.ensure_created()
+        for i in range(sends):
+            digests = tuple(f"{i:08d}{k:056d}" for k in range(size))
+            start = time.perf_counter()
+            backend.record(Intent(f"rn-{i}", "c", "f" * 64, {"text": "x"}, digests, time.time()))
+            backend.record(Outcome(f"rn-{i}", "sent", time.time(), "voice_x", size, 1.0))
+            costs.append(time.perf_counter() - start)
+        backend.commit()
+    return costs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        make_project(root, args.batches * args.size)
+        plan_file = root / "plan.json"
+        subprocess.run(
+            [sys.executable, "-m", "runner", "-C", str(root), "plan", "--out", str(plan_file)],
+            check=True,
+            capture_output=True,
+        )
+        payloads = [b["payload"] for b in json.loads(plan_file.read_text())["batches"]]
+        samples: dict[str, list[float]] = {"floor": [], "runner": []}
+        for _ in range(args.runs):
+            for name in ("floor", "runner"):
+                proc, url = start_emulator()
+                try:
+                    seconds = (
+                        floor_run(url, payloads, args.concurrency)
+                        if name == "floor"
+                        else runner_run(root, url, plan_file, args.concurrency)
+                    )
+                finally:
+                    proc.terminate()
+                    proc.wait()
+                samples[name].append(seconds)
+        floor, runner = (statistics.median(samples[k]) for k in ("floor", "runner"))
+        print(f"batches: {len(payloads)} of up to {args.size}, concurrency {args.concurrency}")
+        print(
+            f"floor (bare requests pool), median of {args.runs}: {len(payloads) / floor:.1f} "
+            f"batches/s ({floor:.2f} s)"
+        )
+        print(
+            f"runner apply send phase, median of {args.runs}: {len(payloads) / runner:.1f} "
+            f"batches/s ({runner:.2f} s)"
+        )
+        print(f"ratio runner/floor throughput: {floor / runner:.2f} (target >= 0.8)")
+        small = statistics.median(state_cost(root, 100, args.size))
+        large = statistics.median(state_cost(root, 2000, args.size)[-100:])
+        print(
+            f"state cost per send: {small * 1e3:.2f} ms at 100 sends, "
+            f"{large * 1e3:.2f} ms at 2,000 sends (ratio {large / small:.2f}, target flat)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Helpers shared by the benchmark scripts: generated projects and interleaved timing."""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import phonenumbers
+
+CONFIG = """\
+default_region: US
+defaults:
+  purpose: alert
+  voice_gender: female
+  voice_language: en-US
+  sender: ACME
+vars:
+  company: ACME Energy
+"""
+
+CAMPAIGN = """\
+name: campaign-{i:05d}
+text: >-
+  Hello from {{{{ company }}}}. Campaign {i} reminds you that {{{{ topic }}}} happens on
+  {{{{ day }}}}. Call us back if you have questions about notice {i}.
+vars:
+  topic: maintenance number {i}
+  day: Saturday
+recipients:
+{recipients}
+"""
+
+
+@functools.cache
+def _area_codes() -> list[int]:
+    """US area codes where phonenumbers accepts the fictional 555-01XX range."""
+    return [
+        a
+        for a in range(201, 990)
+        if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{a}5550100"))
+        and phonenumbers.is_valid_number(phonenumbers.parse(f"+1{a}5550199"))
+    ]
+
+
+def fictional_number(i: int) -> str:
+    """US fictional numbers: +1 NPA 555 01XX, 100 per area code (about 30,000 in all)."""
+    codes = _area_codes()
+    return f"+1{codes[(i // 100) % len(codes)]}55501{i % 100:02d}"
+
+
+def write_project(root: Path, campaigns: int, per_campaign: int = 3) -> Path:
+    (root / "campaigns").mkdir(parents=True, exist_ok=True)
+    (root / "runner.yaml").write_text(CONFIG)
+    for i in range(campaigns):
+        recipients = "\n".join(
+            f'  - "{fictional_number(i * per_campaign + k)}"' for k in range(per_campaign)
+        )
+        (root / "campaigns" / f"c{i:05d}.yaml").write_text(
+            CAMPAIGN.format(i=i, recipients=recipients)
+        )
+    return root
+
+
+def timed(command: list[str], cwd: Path | None = None) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode not in (0, 2):
+        sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return elapsed
+
+
+def interleaved(runs: int, **commands: Callable[[], float]) -> dict[str, float]:
+    """Run each command once per round, `runs` rounds; return each one's median."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            samples[name].append(command())
+    return {name: statistics.median(values) for name, values in samples.items()}
