@@ -26,7 +26,7 @@ from runner.plan import Batch, Plan
 from runner.project import Project
 from runner.state import Backend
 from runner.state.local import LocalState
-from runner.state.model import Intent, Outcome, State
+from runner.state.model import Intent, Outcome, State, body_for_state
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Sender:
             batch.request_id,
             batch.campaign,
             batch.fingerprint,
-            dict(batch.body),
+            body_for_state(batch.body, batch.numbers),
             batch.digests(),
             time.time(),
             batch.simulate,
@@ -181,7 +181,7 @@ def batches_to_send(
 
 
 def check_budget(batches: list[Batch], max_cost: float | None) -> None:
-    cost = sum(b.cost for b in batches)
+    cost = round(sum(b.cost for b in batches), 6)  # 3 x 0.05 must not be over 0.15
     if max_cost is not None and cost > max_cost:
         raise RunnerError(
             f"the estimated cost {cost:,.2f} € is over --max-cost "
@@ -200,7 +200,7 @@ def run_apply(
     """Plan (or load a saved plan), ask, then send; the lock is held from plan to last record."""
     login, key = credentials(request)
     with api_target(request, project, state_option) as (url, backend), backend.locked("apply"):
-        state = backend.read()
+        state = backend.commit()  # fold what a killed apply left, even if nothing is sent now
         plan, batches = batches_to_send(request, project, state)
         blocked = tuple(c.campaign for c in plan.changes if c.blocked) if plan else ()
         show(plan, batches)

@@ -16,6 +16,7 @@ from runner.errors import Problem
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000
+MAX_DEPTH = 64  # libyaml's composer recurses in C: ~30,000 nested '[' crash the interpreter
 
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -92,12 +93,20 @@ class Document:
     data: Any
 
 
+class _Refused(Exception):
+    """A document too costly to build; `line` is where it starts to be."""
+
+    def __init__(self, mark: Any, message: str) -> None:
+        super().__init__(message)
+        self.line = mark.line + 1 if mark else None
+
+
 def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> int:
     """Count nodes as if every alias were copied out: bounds 'billion laughs' documents."""
     if id(node) in memo:
         return memo[id(node)]
     if id(node) in active:
-        raise ValueError("a recursive alias")
+        raise _Refused(node.start_mark, "an alias refers to itself; remove it")
     active.add(id(node))
     size = 1
     if isinstance(node, yaml.SequenceNode):
@@ -106,10 +115,25 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], active: set[int]) -> i
         for key, value in node.value:
             size += _expanded_size(key, memo, active) + _expanded_size(value, memo, active)
     if size > MAX_EXPANDED_NODES:
-        raise ValueError(f"more than {MAX_EXPANDED_NODES:,} values once aliases are expanded")
+        raise _Refused(
+            node.start_mark,
+            f"more than {MAX_EXPANDED_NODES:,} values with aliases expanded; remove the aliases",
+        )
     active.discard(id(node))
     memo[id(node)] = size
     return size
+
+
+def _check_depth(text: bytes) -> None:
+    """Walk the parser's events (flat, no recursion) before anything composes the tree."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Refused(event.start_mark, f"nested more than {MAX_DEPTH} levels; flatten it")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def read_yaml(path: Path, shown: str) -> tuple[list[Document], list[Problem]]:
@@ -130,6 +154,7 @@ def parse_yaml(text: bytes, shown: str) -> tuple[list[Document], list[Problem]]:
     loader = _Loader(text)
     may_alias = b"&" in text and b"*" in text
     try:
+        _check_depth(text)
         while loader.check_node():
             node = loader.get_node()
             if may_alias:
@@ -144,10 +169,15 @@ def parse_yaml(text: bytes, shown: str) -> tuple[list[Document], list[Problem]]:
         return documents, [
             Problem(shown, line, "", f"malformed YAML: {what}; fix the syntax there")
         ]
+    except yaml.reader.ReaderError as e:
+        line = text[: e.position].count(b"\n") + 1
+        what = f"{e.reason} (character #x{e.character:04x})"
+        return documents, [Problem(shown, line, "", f"unreadable: {what}; save it as UTF-8 text")]
     except yaml.YAMLError as e:
-        return documents, [Problem(shown, None, "", f"malformed YAML: {e}; fix the syntax")]
-    except ValueError as e:
-        return documents, [Problem(shown, None, "", f"refused: {e}; remove the aliases")]
+        what = " ".join(str(e).split())  # one line per problem, whatever the parser says
+        return documents, [Problem(shown, None, "", f"malformed YAML: {what}; fix the syntax")]
+    except _Refused as e:
+        return documents, [Problem(shown, e.line, "", f"refused: {e}")]
     except RecursionError:
         return documents, [Problem(shown, None, "", "refused: nesting too deep; flatten the file")]
     finally:

@@ -9,7 +9,7 @@ from runner.plan import Plan, make_plan, send_time_problems
 from runner.project import Project
 from runner.recipients import digest_number
 from runner.state import Backend, open_state, state_location
-from runner.state.model import Accept, Forget, Resolve, State
+from runner.state.model import Accept, Forget, Resolve, State, body_for_state
 
 
 def backend_for(project: Project, option: str | None) -> Backend:
@@ -28,7 +28,7 @@ def planned(project: Project, state: State, simulate: bool = False) -> Plan:
 
 def forget(backend: Backend, name: str) -> str:
     with backend.locked("state forget"):
-        state = backend.ensure_created()
+        state = backend.read()  # a refusal must not create a state file
         if name not in state.campaigns:
             raise RunnerError(f"the state has no campaign named {name}")
         if state.campaigns[name].pending:
@@ -36,6 +36,7 @@ def forget(backend: Backend, name: str) -> str:
                 f"{name} has sends without outcome; run `runner state resolve "
                 f"{name} --sent|--not-sent` first"
             )
+        backend.ensure_created()
         backend.record(Forget(name, time.time()))
         backend.commit()
     return f"{name}: forgotten; the next apply calls all of its recipients again"
@@ -53,18 +54,20 @@ def accept(backend: Backend, project: Project, name: str) -> str:
         now = time.time()
         for message in campaign.messages:
             digests = tuple(digest_number(n) for n in message.numbers)
-            backend.record(Accept(name, message.fingerprint, dict(message.body), digests, now))
+            body = body_for_state(message.body, message.numbers)
+            backend.record(Accept(name, message.fingerprint, body, digests, now))
         backend.commit()
     return f"{name}: {campaign.recipients:,} recipients recorded as delivered (nothing was sent)"
 
 
 def resolve(backend: Backend, name: str, sent: bool) -> str:
     with backend.locked("state resolve"):
-        state = backend.ensure_created()
+        state = backend.read()
         known = state.campaigns.get(name)
         if known is None or not known.pending:
             raise RunnerError(f"{name} has no pending sends to resolve")
         count = len(known.pending)
+        backend.ensure_created()
         backend.record(Resolve(name, sent, time.time()))
         backend.commit()
     verdict = "delivered" if sent else "not sent (the next apply sends them)"

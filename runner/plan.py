@@ -228,7 +228,12 @@ def _pending(
     pending, resend = [], []
     messages = {m.fingerprint: m for m in campaign.messages}
     for intent in sorted(known.pending.values(), key=lambda i: i.time):
+        if intent.simulated and not simulate:
+            continue  # a simulation reached nobody: a real run has nothing to settle
         batch, why = _rebuild(campaign.name, intent, messages.get(intent.fingerprint), now)
+        if batch is not None and simulate and not intent.simulated:
+            # its outcome would settle (and so forget) the real send it shadows
+            batch, why = None, "a real send of unknown outcome: run apply without --simulate first"
         pending.append(Pending(intent.request_id, len(intent.recipients), now - intent.time, why))
         if batch is not None:
             cost = sum(pricing.of(n) for n in batch.numbers)
@@ -294,7 +299,7 @@ def send_time_problems(project: Project, plan: Plan, now: float) -> list[Problem
     return [
         Problem(
             c.path,
-            c.line,
+            c.send_at_line or c.line,
             "send_at",
             f"{c.send_at.isoformat()} is in the past and "
             "this campaign still has recipients to call; set a future time or remove it",

@@ -58,15 +58,16 @@ def load_plan(path: Path) -> dict[str, Any]:
 
 def check_fresh(data: dict[str, Any], state: State, path: Path) -> None:
     """Refuse a plan made against another state, or against an older version of this one."""
-    if data["lineage"] != state.lineage:
+    lineage, serial = data.get("lineage"), data.get("serial")
+    if lineage and lineage != state.lineage:
         raise PlanError(
-            f"{path} was made for another state (lineage {data['lineage'] or 'none'}, "
+            f"{path} was made for another state (lineage {lineage}, "
             f"this state is {state.lineage or 'new'}); plan again"
         )
-    if data["serial"] != state.serial:
-        raise PlanError(
+    if lineage != state.lineage or serial != state.serial:
+        raise PlanError(  # made before the state existed, or before its last write
             f"{path} is stale: the state changed since it was made (serial "
-            f"{data['serial']}, now {state.serial}); plan again"
+            f"{serial}, now {state.serial}); plan again"
         )
 
 
@@ -76,24 +77,33 @@ def saved_batches(data: dict[str, Any]) -> list[Batch]:
         items = list(data["batches"])
     except (KeyError, TypeError) as e:
         raise PlanError("the saved plan has no batches list; plan again") from e
-    for item in items:
-        payload = dict(item["payload"])
-        numbers = tuple(r["phone_number"] for r in payload.pop("recipients"))
-        request_id = payload.pop("request_id")
-        simulate = bool(payload.pop("simulation_mode", False))
-        batch = Batch(
-            item["campaign"],
-            item["fingerprint"],
-            request_id,
-            payload,
-            numbers,
-            simulate,
-            item.get("resend", False),
-            item.get("cost", 0.0),
-        )
-        _check_batch(batch)
-        batches.append(batch)
+    for index, item in enumerate(items, 1):
+        try:
+            batches.append(_batch_of(item))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise PlanError(
+                f"batch {index} of the saved plan is malformed ({e!r}); plan again"
+            ) from e
     return batches
+
+
+def _batch_of(item: dict[str, Any]) -> Batch:
+    payload = dict(item["payload"])
+    numbers = tuple(r["phone_number"] for r in payload.pop("recipients"))
+    request_id = payload.pop("request_id")
+    simulate = bool(payload.pop("simulation_mode", False))
+    batch = Batch(
+        item["campaign"],
+        item["fingerprint"],
+        request_id,
+        payload,
+        numbers,
+        simulate,
+        item.get("resend", False),
+        item.get("cost", 0.0),
+    )
+    _check_batch(batch)
+    return batch
 
 
 def _check_batch(batch: Batch) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
+from phonenumbers import PhoneNumberType
 
 from runner.errors import Problem
 from runner.load import Document, line_of
@@ -70,18 +71,27 @@ class NumberParser:
     def problem(self, raw: str) -> str:
         if not raw.strip():
             return "no phone number; fill it in or remove the entry"
+        example = _example_number(self.region)
         hint = (
-            "write it in E.164, e.g. +33612345678"
+            f"write it in E.164, e.g. {example}"
             if self.region or raw.startswith("+")
-            else "write it in E.164 (+33612345678) or set default_region in runner.yaml"
+            else f"write it in E.164 ({example}) or set default_region in runner.yaml"
         )
         return f"{shown_value(raw)} is not a valid phone number; {hint}"
+
+
+def _example_number(region: str | None) -> str:
+    """libphonenumber's own example for the region: familiar in shape, never a real line."""
+    example = phonenumbers.example_number_for_type(region or "FR", PhoneNumberType.MOBILE)
+    if example is None:
+        return "+33612345678"
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
 
 
 def shown_value(raw: str, limit: int = 40) -> str:
     """A user's value quoted on one line: a stray quote in a CSV can swallow whole rows."""
     text = raw if len(raw) <= limit else raw[:limit] + "..."
-    return "'" + text.encode("unicode_escape").decode("ascii").replace("'", "\\'") + "'"
+    return "'" + "".join(c if c.isprintable() else repr(c)[1:-1] for c in text) + "'"
 
 
 def mask_number(number: str) -> str:

@@ -21,7 +21,7 @@ from jinja2 import (
     UndefinedError,
     nodes,
 )
-from jinja2.sandbox import SecurityError
+from jinja2.exceptions import SecurityError
 
 from runner import gsm, schemas
 from runner.errors import Problem
@@ -60,6 +60,7 @@ class Campaign:
     duplicates: int
     simulate: bool
     send_at: datetime | None
+    send_at_line: int = 0
 
     @property
     def recipients(self) -> int:
@@ -105,9 +106,9 @@ class Renderer:
                 "campaign": {"name": spec.name},
             }
             groups = self._render_texts(template, personal, context, spec, recipients.contacts)
-            if problems:
-                return None, problems  # the text rendered; the recipients are what to fix
-            if not groups:
+            for text in groups:
+                _check_text(text)  # even when some recipients are wrong: report both at once
+            if not recipients.contacts and not problems:
                 raise _Failed(
                     "recipients",
                     "no recipients: the list and its files are empty; "
@@ -115,14 +116,17 @@ class Renderer:
                 )
             messages = tuple(self._message(spec, text, numbers) for text, numbers in groups.items())
         except _Failed as failed:
-            lines = document.data.lines
-            field_line = lines.get(failed.field) or lines.get("template") or spec.line
-            problem = Problem(spec.path, field_line, failed.field, failed.message)
-            return None, sorted([*problems, problem], key=lambda p: (p.path, p.line or 0))
+            field = failed.field
+            if field == "text" and "template" in spec.fields:
+                field = "template"
+            line = document.data.lines.get(field, spec.line)  # a default's line is in runner.yaml
+            problems = [*problems, Problem(spec.path, line, field, failed.message)]
+        if problems:
+            return None, sorted(problems, key=lambda p: (p.path, p.line or 0))
         simulate = bool(spec.fields.get("simulation_mode", False))
-        campaign = Campaign(
-            spec.name, spec.path, spec.line, messages, recipients.duplicates, simulate, send_at
-        )
+        send_at_line = document.data.lines.get("send_at", spec.line)
+        campaign = Campaign(spec.name, spec.path, spec.line, messages, recipients.duplicates,
+                            simulate, send_at, send_at_line)
         return campaign, []
 
     def _template(self, spec: CampaignSpec) -> tuple[Template | None, bool]:
@@ -139,9 +143,8 @@ class Renderer:
             if field == "template":
                 name = key[len("file:") :]
                 if self.env.loader is None:
-                    raise _Failed(
-                        field, f"'{name}' not found: there is no {self.config.templates}/ folder"
-                    )
+                    folder = self.config.templates
+                    raise _Failed(field, f"'{name}' not found: there is no {folder}/; create it")
                 source = self.env.loader.get_source(self.env, name)[0]
                 return self.env.get_template(name), _uses_recipient(self.env.parse(source))
             if not any(mark in key for mark in ("{{", "{%", "{#")):
@@ -159,26 +162,25 @@ class Renderer:
         spec: CampaignSpec,
         contacts: tuple[Contact, ...],
     ) -> dict[str, list[str]]:
+        numbers = [c.number for c in contacts]
         if template is None:
-            return {spec.fields["text"].strip(): [c.number for c in contacts]}
+            return {spec.fields["text"].strip(): numbers}
         deadline = time.monotonic() + MAX_CAMPAIGN_SECONDS
         if not personal:
-            text = _run(template, context, deadline, self.config.templates)
-            return {text: [c.number for c in contacts]} if contacts else {}
+            return {_run(template, context, deadline, self.config.templates): numbers}
         groups: dict[str, list[str]] = {}
         for contact in contacts:
             recipient = {**context, "recipient": contact.as_template_value()}
             try:
                 text = _run(template, recipient, deadline, self.config.templates)
             except _Failed as failed:
-                if isinstance(failed.__cause__, UndefinedError):  # a field this contact lacks
+                if "has no attribute" in failed.message:  # a field this contact lacks
                     failed.message += f" (recipient {mask_number(contact.number)})"
                 raise
             groups.setdefault(text, []).append(contact.number)
         return groups
 
     def _message(self, spec: CampaignSpec, text: str, numbers: list[str]) -> Message:
-        _check_text(text)
         body = {"text": text, **{k: spec.fields[k] for k in MESSAGE_FIELDS if k in spec.fields}}
         self._check_payload(body)
         return Message(fingerprint_message(body), body, tuple(sorted(numbers)))
@@ -201,12 +203,17 @@ class Renderer:
 
 
 def _uses_recipient(tree: nodes.Template) -> bool:
-    if any(
-        True for _ in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
+    """True if the text may depend on `recipient`: then it is rendered per recipient.
+
+    Any mention counts, and so does any include or import (the other file may use it): at
+    worst a text renders per recipient needlessly, which is slower but never wrong.
+    """
+    for node in tree.find_all(
+        (nodes.Name, nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
     ):
-        return True  # an included template may use it; rendering per recipient is always right
-    # Any mention counts: at worst a local named `recipient` renders per recipient, still right.
-    return any(name.name == "recipient" for name in tree.find_all(nodes.Name))
+        if not isinstance(node, nodes.Name) or node.name == "recipient":
+            return True
+    return False
 
 
 def _run(template: Template, context: Mapping[str, Any], deadline: float, folder: str) -> str:

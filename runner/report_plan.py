@@ -182,10 +182,15 @@ def plan_json(plan: Plan, show_recipients: bool = False) -> str:
 def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
     head = ["### runner plan", ""]
     if not plan.has_changes:
-        return "\n".join([*head, "No changes: nothing would be sent."])
+        head.append("No changes: nothing would be sent.")
+        if not plan.changes and not plan.removed_campaigns:
+            return "\n".join(head)
+    else:
+        head.append(
+            f"**{plural(plan.recipients, 'call')}** in {len(plan.batches)} batch(es), "
+            f"estimated **{_money(plan.cost)}**."
+        )
     head += [
-        f"**{plural(plan.recipients, 'call')}** in {len(plan.batches)} batch(es), "
-        f"estimated **{_money(plan.cost)}**.",
         "",
         "| campaign | change | calls | batches | est. cost |",
         "|---|---|--:|--:|--:|",

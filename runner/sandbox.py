@@ -23,7 +23,8 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateNotFound, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Environment
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_VALUE = 100_000  # characters or items in any intermediate value, counted through containers
 MAX_OUTPUT = 1_000_000  # characters written by one render, buffers of {% set %} blocks included
@@ -69,8 +70,10 @@ def _spend(steps: int = 1, output: int = 0) -> None:
     if spent.output > MAX_OUTPUT:
         raise SecurityError(f"template writes more than {MAX_OUTPUT:,} characters")
     now = time.monotonic()
-    if now - spent.started > MAX_SECONDS or now > spent.deadline:
+    if now - spent.started > MAX_SECONDS:
         raise SecurityError(f"template takes longer than {MAX_SECONDS:g} s to render")
+    if now > spent.deadline:
+        raise SecurityError("template takes too long to render for every recipient")
 
 
 def weight(value: Any, limit: int = MAX_VALUE) -> int:
@@ -183,16 +186,21 @@ _FILTER_GUARDS: dict[str, Callable[[dict[str, Any]], None]] = {
 
 def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     guard = _FILTER_GUARDS.get(name)
-    signature = inspect.signature(func) if guard else None
+    signature = inspect.signature(func)  # of the sync function, behind async_variant
+    # async_variant wrappers take an eval context their sync function does not declare
+    takes_extra = getattr(func, "jinja_pass_arg", None) is not None and next(
+        iter(signature.parameters), ""
+    ) not in ("context", "eval_ctx", "environment")
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         for value in (*args, *kwargs.values()):
             _checked(value)
-        if guard and signature:
+        if guard:
+            head, args = (args[:1], args[1:]) if takes_extra else ((), args)
             bound = signature.bind(*args, **kwargs)
             guard(bound.arguments)
-            args, kwargs = bound.args, bound.kwargs
+            args, kwargs = (*head, *bound.args), bound.kwargs
         return _checked(func(*args, **kwargs))
 
     return wrapper
@@ -267,6 +275,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def select_template(self, *args: Any, **kwargs: Any) -> Template:
         _spend()
         return super().select_template(*args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> None:
+        return None  # no str.format at all: '{0:>999999999}' pads before any check could run
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, str | bytes) and attr in _BLOCKED_STR_METHODS:

@@ -6,16 +6,18 @@ Every message names the file and line, the field, what is wrong and what to do.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from jsonschema import ValidationError
 
 from runner import schemas
 from runner.errors import Problem
 from runner.load import Document, line_of
+from runner.recipients import shown_value
 
 DEFAULT_API_URL = "https://api.octopush.com/v1/public"
 DEFAULT_PRICE = 0.05
@@ -72,6 +74,10 @@ _PATTERN_HINTS = {
 }
 
 
+def _quoted(value: Any) -> str:
+    return shown_value(str(value))
+
+
 def _type_of(value: Any) -> str:
     for name, kind in (
         ("true or false", bool),
@@ -85,103 +91,148 @@ def _type_of(value: Any) -> str:
     return "nothing" if value is None else type(value).__name__
 
 
-def _describe(error: ValidationError, properties: Mapping[str, Any]) -> tuple[list[Any], str]:
-    """Turn one jsonschema error into (path, message with a remedy)."""
-    path, v, last = list(error.absolute_path), error.validator, error.absolute_path
-    key = next((p for p in reversed(last) if isinstance(p, str)), "")
-    if v == "additionalProperties":
-        return path, ""  # reported key by key by _unknown_keys
+def _describe(error: ValidationError) -> list[tuple[list[Any], str]]:
+    """Turn one jsonschema error into (path, message with a remedy) pairs."""
+    path, v = list(error.absolute_path), error.validator
+    key = next((p for p in reversed(path) if isinstance(p, str)), "")
     if v == "required":
         missing = str(error.message).split("'")[1]
-        return path, f"missing required field '{missing}'; add it"
+        return [(path, f"missing required field '{missing}'; add it")]
     if v == "type":
-        wanted = error.validator_value
-        wanted = wanted if isinstance(wanted, list) else [wanted]
-        names = " or ".join(_TYPE_NAMES.get(w, w) for w in wanted)
-        hint = "; quote phone numbers" if "recipients" in path else ""
-        return path, f"expected {names}, got {_type_of(error.instance)}{hint}"
+        return [(path, _type_problem(error))]
     if v == "enum":
         allowed = ", ".join(map(str, error.validator_value))
-        return path, f"'{error.instance}' is not allowed; use one of: {allowed}"
+        return [(path, f"{_quoted(error.instance)} is not allowed; use one of: {allowed}")]
+    if v == "pattern" and "propertyNames" in error.schema_path:
+        return [([*path, error.instance], f"is not a known key; {_KEY_HINTS.get(key, '')}")]
     if v == "pattern":
         hint = _PATTERN_HINTS.get(key, f"must match {error.validator_value}")
-        return path, f"'{error.instance}' {hint}"
+        return [(path, f"{_quoted(error.instance)} {hint}")]
     if v == "format":
-        return path, f"'{error.instance}' is not a valid {error.validator_value}"
+        example = _FORMAT_EXAMPLES.get(str(error.validator_value), "")
+        return [
+            (path, f"{_quoted(error.instance)} is not a valid {error.validator_value}{example}")
+        ]
     if v in ("minLength", "minItems"):
-        return path, "must not be empty"
+        return [(path, f"is empty; {_EMPTY_HINTS.get(key, 'fill it in or remove it')}")]
     if v == "maxLength":
-        return path, f"is longer than {error.validator_value} characters; shorten it"
+        return [(path, f"is longer than {error.validator_value} characters; shorten it")]
     if v == "minimum":
-        return path, f"must be at least {error.validator_value}"
+        return [(path, f"must be at least {error.validator_value}; raise it")]
     if v == "not" and key == "request_id":
-        return path, "is derived by runner for each batch; remove it"
-    if v == "oneOf" and not path:
-        return path, "set exactly one of 'text' or 'template'"
+        return [(path, "is derived by runner for each batch; remove it")]
+    if v == "not" and error.validator_value == {"required": ["text", "template"]}:
+        return [([*path, "template"], "set either 'text' or 'template', not both; keep one")]
     if v == "oneOf":
-        return _recipient_problem(error, properties)
-    if v == "propertyNames":
-        return path, f"'{error.instance}' is not a valid key here"
-    return path, str(error.message)
+        return _recipient_problems(error)
+    return [(path, str(error.message))]
 
 
-def _recipient_problem(
-    error: ValidationError, properties: Mapping[str, Any]
-) -> tuple[list[Any], str]:
+_KEY_HINTS = {"pricing": 'use default, a calling code such as "1", or a region such as US'}
+_FORMAT_EXAMPLES = {
+    "date-time": "; write it like 2026-12-04T09:00:00+01:00",
+    "uri": "; write it like https://api.octopush.com/v1/public",
+}
+_EMPTY_HINTS = {
+    "text": "write the message",
+    "recipients": "add at least one phone number",
+    "file": "name a CSV file inside the project",
+}
+
+
+def _type_problem(error: ValidationError) -> str:
+    wanted = (
+        error.validator_value
+        if isinstance(error.validator_value, list)
+        else [error.validator_value]
+    )
+    names = " or ".join(_TYPE_NAMES.get(str(w), str(w)) for w in wanted)
+    hint = ""
+    if "string" in wanted and isinstance(error.instance, bool | int | float):
+        hint = "; put it in quotes"
+    elif "array" in wanted:
+        hint = "; write one '- item' per line"
+    elif "object" in wanted:
+        hint = "; write one 'key: value' per line"
+    elif "boolean" in wanted:
+        hint = "; write true or false, without quotes"
+    return f"expected {names}, got {_type_of(error.instance)}{hint}"
+
+
+def _recipient_problems(error: ValidationError) -> list[tuple[list[Any], str]]:
+    """A recipients item matched no form: explain it against the form it looks like."""
     item, path = error.instance, list(error.absolute_path)
     if isinstance(item, dict):
         branch = 2 if "file" in item else 1
-        inner = [e for e in error.context or [] if e.relative_schema_path[0] == branch]
-        if inner:
-            sub_path, message = _describe(inner[0], properties)
-            return path + sub_path, message
+        found: list[tuple[list[Any], str]] = []
+        for inner in error.context or []:
+            if inner.relative_schema_path[0] != branch:
+                continue
+            if inner.validator == "additionalProperties":
+                known = list(inner.schema.get("properties", {}))
+                extra = [k for k in item if k not in known]
+                found += [([*path, k], _unknown_message(k, known)) for k in extra]
+            else:
+                found += _describe(inner)  # inner paths are absolute already
+        if found:
+            return found
     if isinstance(item, str):
-        return path, "must not be empty"
-    return path, (
-        f"expected a phone number in quotes, a contact mapping or {{file: ...}}, "
-        f"got {_type_of(item)}; quote phone numbers"
-    )
+        return [(path, "is empty; write a phone number or remove the item")]
+    return [
+        (
+            path,
+            f"expected a phone number in quotes, a contact mapping or {{file: ...}}, "
+            f"got {_type_of(item)}; quote phone numbers",
+        )
+    ]
 
 
-def _unknown_keys(
-    document: Document, error: ValidationError, schema: Mapping[str, Any]
-) -> list[Problem]:
+def _unknown_message(key: Any, known: list[str]) -> str:
+    if known == ["file"]:
+        return "unknown field; a {file: ...} item takes only 'file': give the contact its own item"
+    close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(known)}"
+    return f"unknown field; {hint}"
+
+
+def _unknown_keys(document: Document, error: ValidationError) -> list[Problem]:
     known = list((error.schema.get("properties") or {}).keys())
     where = list(error.absolute_path)
-    problems = []
-    for key in error.instance:
-        if key in known:
-            continue
-        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(known)}"
-        line = line_of(document, [*where, key])
-        problems.append(
-            Problem(document.path, line, _field_name([*where, key]), f"unknown field; {hint}")
+    return [
+        Problem(
+            document.path,
+            line_of(document, [*where, key]),
+            _field_name([*where, key]),
+            _unknown_message(key, known),
         )
-    return problems
+        for key in error.instance
+        if key not in known
+    ]
+
+
+def _one_per_field(errors: Iterable[ValidationError]) -> Iterator[ValidationError]:
+    """A value that fails both `format` and `pattern` gets one message: the pattern's."""
+    errors = list(errors)
+    patterned = {tuple(e.absolute_path) for e in errors if e.validator == "pattern"}
+    for error in errors:
+        if error.validator != "format" or tuple(error.absolute_path) not in patterned:
+            yield error
 
 
 def schema_problems(document: Document, name: str) -> list[Problem]:
     """All schema violations of one document, one line each, in file order."""
-    validator = schemas.validator(name)
-    schema = schemas.schema(name)
     if not isinstance(document.data, dict):
-        what = "a campaign" if name == "campaign" else "settings"
-        return [
-            Problem(
-                document.path,
-                document.line,
-                "",
-                f"expected a mapping of {what}, got {_type_of(document.data)}",
-            )
-        ]
+        what = "a campaign (a mapping of fields)" if name == "campaign" else "a mapping of settings"
+        message = f"expected {what}, got {_type_of(document.data)}"
+        return [Problem(document.path, document.line, "", message)]
     problems: list[Problem] = []
-    for error in validator.iter_errors(document.data):
+    for error in _one_per_field(schemas.validator(name).iter_errors(document.data)):
         if error.validator == "additionalProperties":
-            problems += _unknown_keys(document, error, schema)
+            problems += _unknown_keys(document, error)
             continue
-        path, message = _describe(error, schema.get("properties", {}))
-        problems.append(Problem(document.path, line_of(document, path), _field_name(path), message))
+        for path, message in _describe(error):
+            line = line_of(document, path)
+            problems.append(Problem(document.path, line, _field_name(path), message))
     return sorted(set(problems), key=lambda p: (p.line or 0, p.field, p.message))
 
 
@@ -189,6 +240,8 @@ def read_config(document: Document | None, root: Path) -> tuple[Config, list[Pro
     if document is None:
         return Config(root=root), []
     problems = schema_problems(document, "config")
+    problems += _folders_outside(document, root) + _unknown_region(document)
+    problems.sort(key=lambda p: p.line or 0)
     if problems:
         return Config(root=root, path=document.path), problems
     data = dict(document.data)
@@ -197,7 +250,55 @@ def read_config(document: Document | None, root: Path) -> tuple[Config, list[Pro
     return Config(root=root, path=document.path, **data), []
 
 
+def _folders_outside(document: Document, root: Path) -> list[Problem]:
+    """campaigns: and templates: must stay in the project, as every file read from them must."""
+    inside = root.resolve()
+    return [
+        Problem(
+            document.path,
+            line_of(document, [key]),
+            key,
+            f"{_quoted(folder)} leads outside the project; use a folder inside it",
+        )
+        for key in ("campaigns", "templates")
+        if isinstance(folder := document.data.get(key), str)
+        and not (inside / folder).resolve().is_relative_to(inside)
+    ]
+
+
+def _unknown_region(document: Document) -> list[Problem]:
+    region = document.data.get("default_region")
+    if not isinstance(region, str) or region in phonenumbers.SUPPORTED_REGIONS:
+        return []
+    line = line_of(document, ["default_region"])
+    message = f"{_quoted(region)} is not a known country; use an ISO 3166 code such as US"
+    return [Problem(document.path, line, "default_region", message)]
+
+
 _REQUIRED_AFTER_DEFAULTS = ("purpose", "voice_gender", "voice_language")
+
+
+def _merge_defaults(document: Document, config: Config) -> tuple[dict[str, Any], list[Problem]]:
+    """The campaign over runner.yaml defaults; its own text or template beats either default."""
+    data = document.data
+    merged = {**config.defaults, **data}
+    if "template" in data:
+        merged.pop("text", None)
+    elif "text" in data:
+        merged.pop("template", None)
+    missing = [f for f in _REQUIRED_AFTER_DEFAULTS if f not in merged]
+    if "text" not in merged and "template" not in merged:
+        missing.insert(0, "text")
+    return merged, [
+        Problem(
+            document.path,
+            document.line,
+            field,
+            f"missing; set {'text or template' if field == 'text' else 'it'} in the campaign "
+            "or in runner.yaml defaults",
+        )
+        for field in missing
+    ]
 
 
 def campaign_specs(
@@ -209,38 +310,16 @@ def campaign_specs(
     first_seen: dict[str, str] = {}
     for document in documents:
         found = schema_problems(document, "campaign")
+        if not found:
+            merged, found = _merge_defaults(document, config)
+        name = document.data.get("name") if isinstance(document.data, dict) else None
+        line = line_of(document, ["name"])
+        if isinstance(name, str) and name in first_seen:
+            message = f"'{name}' is already used at {first_seen[name]}; rename one of them"
+            found.append(Problem(document.path, line, "name", message))
+        elif isinstance(name, str):
+            first_seen[name] = f"{document.path}:{line}"
         problems += found
-        if found:
-            continue
-        data = document.data
-        merged = {**config.defaults, **data}
-        if "template" in data:
-            merged.pop("text", None)
-        elif "text" in data:
-            merged.pop("template", None)
-        for required in _REQUIRED_AFTER_DEFAULTS:
-            if required not in merged:
-                problems.append(
-                    Problem(
-                        document.path,
-                        document.line,
-                        required,
-                        "missing; set it in the campaign or in runner.yaml defaults",
-                    )
-                )
-        name = data["name"]
-        where = f"{document.path}:{line_of(document, ['name'])}"
-        if name in first_seen:
-            problems.append(
-                Problem(
-                    document.path,
-                    line_of(document, ["name"]),
-                    "name",
-                    f"'{name}' is already used at {first_seen[name]}; "
-                    "campaign names must be unique",
-                )
-            )
-            continue
-        first_seen[name] = where
-        specs.append(CampaignSpec(name, document.path, document.line, merged, document))
+        if not found:
+            specs.append(CampaignSpec(str(name), document.path, document.line, merged, document))
     return specs, problems

@@ -152,11 +152,14 @@ class LocalState:
     # writing ---------------------------------------------------------------------------------
     def ensure_created(self) -> State:
         """Give a new state its lineage on first write; return the current state."""
-        state = self.read()
-        if not state.lineage:
-            state = State.new()
-            self._write_snapshot(state)
-        return state
+        with self._write_lock:
+            self._close_journal()
+            state = self.read()
+            if not state.lineage:  # keep what a journal without snapshot knows
+                state.lineage = State.new().lineage
+                self._write_snapshot(state)
+                self.journal.unlink(missing_ok=True)
+            return state
 
     def record(self, entry: Entry) -> None:
         """Make one record durable before returning (the caller holds the lock)."""

@@ -7,8 +7,11 @@ The state holds digests of numbers, never the numbers themselves.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import phonenumbers
 
 STATE_VERSION = 1
 RESOLVE_WINDOW_SECONDS = 23 * 3600  # the provider dedups request_ids for 24 h; keep an hour spare
@@ -81,6 +84,26 @@ _KINDS: dict[str, type[Any]] = {
     "forget": Forget,
 }
 DELIVERED = frozenset({"sent", "duplicate"})
+
+
+def body_for_state(body: Mapping[str, Any], numbers: Iterable[str]) -> dict[str, Any]:
+    """The body as the state keeps it: no recipient's number, even one a template put in the text.
+
+    The state only shows these bodies (old text in a diff); sends always use the files' body.
+    """
+    text = str(body.get("text", ""))
+    for number in numbers:
+        if number[-4:] in text:
+            for form in (number, number[1:], _national(number)):
+                text = text.replace(form, "[recipient]")
+    return {**body, "text": text}
+
+
+def _national(number: str) -> str:
+    try:
+        return str(phonenumbers.parse(number).national_number)
+    except phonenumbers.NumberParseException:
+        return number
 
 
 def entry_to_dict(entry: Entry) -> dict[str, Any]:

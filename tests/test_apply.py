@@ -1,0 +1,401 @@
+"""apply through the real CLI, against the real emulator in its own process over loopback.
+
+Exactly-once is checked from the emulator's JSON-lines record of accepted sends: every
+(text, recipient) pair the files ask for appears there once, through faults, re-runs and kills.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+import pytest
+from conftest import BASIC_CONFIG, ProjectDir, Result
+
+API_ENV = {"OCTOPUSH_API_LOGIN": "test-login", "OCTOPUSH_API_KEY": "test-key"}
+NO_CREDENTIALS = {"OCTOPUSH_API_LOGIN": "", "OCTOPUSH_API_KEY": ""}
+FAULTS = ("--rate-500-after", "0.3", "--rate-drop-after", "0.2", "--rate-429", "0.2")
+NPAS = [
+    npa
+    for npa in range(201, 400)
+    if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{npa}5550100"))
+]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> ProjectDir:
+    """conftest's own `project` does not create its folder first."""
+    (tmp_path / "proj").mkdir()
+    p = ProjectDir(tmp_path / "proj")
+    p.write("runner.yaml", BASIC_CONFIG)
+    return p
+
+
+def us_numbers(count: int, start: int = 0) -> list[str]:
+    """Fictional US numbers, +1 NPA 555 01XX, in a fixed order."""
+    return [f"+1{NPAS[i // 100]}55501{i % 100:02d}" for i in range(start, start + count)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class EmulatorProcess:
+    """`runner emulator` in its own process, recording accepted sends as JSON lines."""
+
+    def __init__(self, folder: Path, options: tuple[str, ...], seed: int) -> None:
+        self.port = free_port()
+        self.record = folder / f"sends-{self.port}.jsonl"
+        self.url = f"http://127.0.0.1:{self.port}/v1/public"
+        command = [sys.executable, "-m", "runner", "emulator", "--port", str(self.port)]
+        command += ["--record", str(self.record), "--seed", str(seed), *options]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self._wait_until_listening()
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "the emulator exited at start"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise AssertionError("the emulator did not start listening")
+
+    def sends(self) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        lines = self.record.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def pairs(self) -> Counter[tuple[str, str]]:
+        return Counter((s["text"], n) for s in self.sends() for n in s["recipients"])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def emulators(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]:
+    started: list[EmulatorProcess] = []
+
+    def start(*options: str, seed: int = 7) -> EmulatorProcess:
+        emulator = EmulatorProcess(tmp_path, options, seed)
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(emulators: Callable[..., EmulatorProcess]) -> EmulatorProcess:
+    return emulators()
+
+
+def apply(project: ProjectDir, emulator: EmulatorProcess, *args: str) -> Result:
+    return project.run(
+        "apply", "--auto-approve", "--api-url", emulator.url, *args, env=API_ENV, stdin=""
+    )
+
+
+def write_campaign(project: ProjectDir, name: str, text: str, numbers: list[str]) -> None:
+    """A campaign file; long recipient lists go to a CSV file beside it."""
+    if len(numbers) > 20:
+        csv = "phone_number\n" + "".join(f"{n}\n" for n in numbers)
+        project.write(f"contacts/{name}.csv", csv)
+        recipients = f"  - file: contacts/{name}.csv\n"
+    else:
+        recipients = "".join(f'  - "{n}"\n' for n in numbers)
+    head = f"name: {name}\ntext: {json.dumps(text)}\nrecipients:\n"
+    project.write(f"campaigns/{name}.yaml", head + recipients)
+
+
+def expect_once(emulator: EmulatorProcess, wanted: set[tuple[str, str]]) -> None:
+    counts = emulator.pairs()
+    assert set(counts) == wanted
+    assert {pair: n for pair, n in counts.items() if n != 1} == {}
+
+
+def state_files(project: ProjectDir) -> list[str]:
+    return sorted(p.name for p in project.root.iterdir() if p.name.startswith("runner.state"))
+
+
+def test_exactly_once_through_faults_then_nothing_more(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    emulator = emulators(*FAULTS, "--retry-after", "0", seed=11)
+    outage = us_numbers(1100)
+    write_campaign(project, "outage", "Power is off on Saturday from 9 AM.", outage)
+    names = ["Ana", "Ben", "Chloe"]
+    crew = us_numbers(30, start=1100)
+    contacts = "".join(
+        f'  - {{phone_number: "{n}", first_name: {names[i % 3]}}}\n' for i, n in enumerate(crew)
+    )
+    project.write(
+        "campaigns/crew.yaml",
+        'name: crew\ntext: "Hello {{ recipient.first_name }}, the drill is at 9."\n'
+        "recipients:\n" + contacts,
+    )
+    codes = []
+    for _ in range(15):
+        codes.append(apply(project, emulator).code)
+        if codes[-1] == 0:
+            break
+    assert codes[-1] == 0, codes
+    wanted = {("Power is off on Saturday from 9 AM.", n) for n in outage}
+    wanted |= {(f"Hello {names[i % 3]}, the drill is at 9.", n) for i, n in enumerate(crew)}
+    expect_once(emulator, wanted)
+    history = project.run("state", "show", "outage").out + project.run("state", "show", "crew").out
+    assert ": duplicate" in history  # accepted sends whose answer was lost were re-sent
+
+    sent = len(emulator.sends())
+    again = apply(project, emulator)
+    assert again.code == 0, again
+    assert "No changes" in again.out
+    assert len(emulator.sends()) == sent
+
+
+def test_changed_text_reaches_everyone_once_more(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    numbers = us_numbers(4)
+    write_campaign(project, "notice", "First version.", numbers)
+    assert apply(project, emulator).code == 0
+    write_campaign(project, "notice", "Second version.", numbers)
+    result = apply(project, emulator)
+    assert result.code == 0, result
+    assert "message changed" in result.out
+    expect_once(emulator, {(t, n) for t in ("First version.", "Second version.") for n in numbers})
+
+
+def test_added_recipients_alone_hear_the_message(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    first, added = us_numbers(3), us_numbers(2, start=3)
+    write_campaign(project, "notice", "Hello.", first)
+    assert apply(project, emulator).code == 0
+    write_campaign(project, "notice", "Hello.", first + added)
+    result = apply(project, emulator)
+    assert result.code == 0, result
+    sends = emulator.sends()
+    assert len(sends) == 2
+    assert sorted(sends[1]["recipients"]) == sorted(added)
+    expect_once(emulator, {("Hello.", n) for n in first + added})
+
+
+def test_max_cost_refuses_before_sending(project: ProjectDir, emulator: EmulatorProcess) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(3))  # 3 x 0.05 € by default
+    result = apply(project, emulator, "--max-cost", "0.10")
+    assert result.code == 1
+    assert "estimated cost 0.15 € is over --max-cost 0.10 €; nothing was sent" in result.err
+    assert emulator.sends() == []
+    assert "runner.state.json" not in state_files(project)
+    assert apply(project, emulator, "--max-cost", "0.15").code == 0
+    assert len(emulator.sends()) == 1
+
+
+def test_no_terminal_and_no_auto_approve_refuses(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(2))
+    result = project.run("apply", "--api-url", emulator.url, env=API_ENV, stdin="yes\n")
+    assert result.code == 1
+    assert "no terminal to ask for confirmation; pass --auto-approve" in result.err
+    assert "Traceback" not in result.output
+    assert emulator.sends() == []
+    assert state_files(project) == []
+
+
+def run_on_terminal(project: ProjectDir, url: str, answer: str) -> tuple[int, str]:
+    """apply with a pseudo-terminal as stdin, answering the confirmation prompt."""
+    main, child = pty.openpty()
+    command = [sys.executable, "-m", "runner", "-C", str(project.root), "apply", "--api-url", url]
+    env = {**os.environ, "NO_COLOR": "1", **API_ENV}
+    process = subprocess.Popen(
+        command, stdin=child, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    os.close(child)
+    os.write(main, answer.encode() + b"\n")
+    out, err = process.communicate(timeout=60)
+    os.close(main)
+    return process.returncode, (out + err).decode()
+
+
+def test_confirmation_on_a_terminal(project: ProjectDir, emulator: EmulatorProcess) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(2))
+    code, output = run_on_terminal(project, emulator.url, "y")
+    assert code == 1
+    assert "apply cancelled; nothing was sent" in output
+    assert emulator.sends() == []
+    code, output = run_on_terminal(project, emulator.url, "yes")
+    assert code == 0, output
+    expect_once(emulator, {("Hello.", n) for n in us_numbers(2)})
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from runner.state.local import LocalState
+with LocalState(Path(sys.argv[1])).locked("test holder") as info:
+    print(info.id, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_held_lock_refuses_apply_at_once(project: ProjectDir, emulator: EmulatorProcess) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(2))
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(project.root / "runner.state.json")],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        holder.stdout.readline()  # the lock is held from here
+        started = time.monotonic()
+        result = apply(project, emulator)
+        assert time.monotonic() - started < 5
+        holder.kill()
+    assert result.code == 1
+    assert f"pid {holder.pid}, test holder" in result.err
+    assert socket.gethostname() in result.err
+    assert emulator.sends() == []
+    assert apply(project, emulator).code == 0  # the lock died with its holder
+    assert len(emulator.sends()) == 1
+
+
+def test_crash_loop_delivers_exactly_once(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    """SIGKILL apply at a seeded random moment of its sending, re-run to success, 5 times."""
+    emulator = emulators("--latency", "0.01", seed=3)
+    numbers = us_numbers(3000)
+    rng = random.Random(20261205)
+    journal = project.root / "runner.state.json.journal"
+    command = [sys.executable, "-m", "runner", "-C", str(project.root), "apply"]
+    command += ["--auto-approve", "--concurrency", "4", "--api-url", emulator.url]
+    killed_mid_send = 0
+    for trial in range(5):
+        write_campaign(project, "crash", f"Crash trial {trial}.", numbers)
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **API_ENV},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not journal.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(rng.uniform(0.0, 0.08))
+        if process.poll() is None:
+            killed_mid_send += journal.exists()
+            process.send_signal(signal.SIGKILL)
+        process.wait()
+        codes = [apply(project, emulator).code]
+        while codes[-1] != 0 and len(codes) < 5:
+            codes.append(apply(project, emulator).code)
+        assert codes[-1] == 0, codes
+        assert not journal.exists()
+    assert killed_mid_send >= 3
+    expect_once(emulator, {(f"Crash trial {t}.", n) for t in range(5) for n in numbers})
+
+
+def test_emulator_needs_no_credentials_and_leaves_no_state(project: ProjectDir) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(3))
+    for _ in range(2):  # a throwaway state each time: the same plan, sent again
+        result = project.run("apply", "--emulator", "--auto-approve", env=NO_CREDENTIALS, stdin="")
+        assert result.code == 0, result
+        assert "Applied: 1 campaign, 1 batch, 3 contacts, total cost 0.15 €" in result.out
+    assert state_files(project) == []
+
+
+def test_credentials_are_required_without_the_emulator(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(2))
+    result = project.run(
+        "apply", "--auto-approve", "--api-url", emulator.url, env=NO_CREDENTIALS, stdin=""
+    )
+    assert result.code == 1
+    assert "set OCTOPUSH_API_LOGIN and OCTOPUSH_API_KEY" in result.err
+    assert emulator.sends() == []
+
+
+def plan_json(project: ProjectDir) -> dict[str, Any]:
+    result = project.run("plan", "--format", "json")
+    assert result.code == 0, result
+    data: dict[str, Any] = json.loads(result.out)
+    return data
+
+
+def test_simulate_records_nothing_as_delivered(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    numbers = us_numbers(3)
+    write_campaign(project, "notice", "Hello.", numbers)
+    before = plan_json(project)["summary"]
+    result = apply(project, emulator, "--simulate")
+    assert result.code == 0, result
+    assert emulator.sends() == []  # the emulator records only real sends
+    assert plan_json(project)["summary"] == before
+    assert "notice: 0 recipients reached" in project.run("state", "list").out
+    assert apply(project, emulator).code == 0
+    expect_once(emulator, {("Hello.", n) for n in numbers})
+
+
+def test_simulate_never_settles_a_real_send_of_unknown_outcome(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    numbers = us_numbers(2)
+    write_campaign(project, "notice", "Hello.", numbers)
+    refusing = emulators("--rate-429", "1", "--retry-after", "0")  # outcome unknown
+    assert apply(project, refusing).code == 1
+    [pending] = plan_json(project)["campaigns"][0]["pending"]
+    emulator = emulators()
+    simulated = apply(project, emulator, "--simulate")
+    assert simulated.code == 1
+    assert "a real send of unknown outcome: run apply without --simulate first" in simulated.out
+    assert "notice: 0 recipients reached, 0 messages, 1 send, 1 pending" in (
+        project.run("state", "list").out
+    )
+    assert apply(project, emulator).code == 0
+    [sent] = emulator.sends()
+    assert sent["request_id"] == pending["request_id"]
+    expect_once(emulator, {("Hello.", n) for n in numbers})
+
+
+def test_json_summary(project: ProjectDir, emulator: EmulatorProcess) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(501))
+    result = apply(project, emulator, "--format", "json")
+    assert result.code == 0, result
+    summary = json.loads(result.out)
+    assert summary["format_version"] == 1
+    assert summary["ok"] is True
+    assert summary["batches"] == 2
+    assert summary["contacts"] == 501
+    assert summary["total_cost"] == round(sum(s["total_cost"] for s in emulator.sends()), 4)
+    assert summary["failures"] == []
+    nothing = json.loads(apply(project, emulator, "--format", "json").out)
+    assert (nothing["contacts"], nothing["total_cost"]) == (0, 0)

@@ -1,0 +1,343 @@
+"""The state through the CLI: its file, its commands, its lock and its journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import test_apply as shared
+from conftest import ProjectDir
+from test_apply import API_ENV, EmulatorProcess, us_numbers, write_campaign
+
+from runner.recipients import digest_number
+from runner.state.model import Accept, entry_to_dict
+
+STATE = "runner.state.json"
+project = shared.project  # fixtures shared with test_apply
+emulators = shared.emulators
+ALWAYS_429 = ("--rate-429", "1", "--retry-after", "0")  # every attempt refused: outcome unknown
+
+
+def state_path(project: ProjectDir) -> Path:
+    return project.root / STATE
+
+
+def read_state(project: ProjectDir) -> dict[str, object]:
+    data: dict[str, object] = json.loads(state_path(project).read_text(encoding="utf-8"))
+    return data
+
+
+def two_campaigns(project: ProjectDir) -> tuple[list[str], list[str]]:
+    alpha, beta = us_numbers(3), us_numbers(2, start=3)
+    write_campaign(project, "alpha", "Alpha calling.", alpha)
+    write_campaign(project, "beta", "Beta calling.", beta)
+    return alpha, beta
+
+
+def leave_pending(project: ProjectDir, emulator: EmulatorProcess) -> None:
+    """An apply whose every attempt gets 429: each send ends 'unknown' and stays pending."""
+    result = project.run(
+        "apply", "--auto-approve", "--api-url", emulator.url, env=API_ENV, stdin=""
+    )
+    assert result.code == 1, result
+    assert "unknown" in result.out
+
+
+def test_state_file_has_version_lineage_serial(project: ProjectDir) -> None:
+    two_campaigns(project)
+    assert project.run("state", "accept", "alpha").code == 0
+    data = read_state(project)
+    assert data["version"] == 1
+    assert re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", str(data["lineage"]))
+    assert data["serial"] == 1
+    assert project.run("state", "accept", "beta").code == 0
+    again = read_state(project)
+    assert (again["lineage"], again["serial"]) == (data["lineage"], 2)
+
+
+CALL_BACK = "We call you back at {{ recipient.phone_number }} ({{ recipient.phone_number[2:] }})."
+
+
+def test_state_holds_no_phone_number(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    """Not in digests' place, not in send history, not even in a text a template filled in."""
+    alpha, beta = us_numbers(3), us_numbers(2, start=3)
+    write_campaign(project, "alpha", CALL_BACK, alpha)
+    write_campaign(project, "beta", CALL_BACK, beta)
+    assert project.run("state", "accept", "alpha").code == 0
+    leave_pending(project, emulators(*ALWAYS_429))  # beta: intents, bodies and send history
+    emulator = emulators()
+    delivered = project.run("apply", "--auto-approve", "--api-url", emulator.url, env=API_ENV)
+    assert delivered.code == 0, delivered
+    assert f"We call you back at {beta[0]} ({beta[0][2:]})." in [
+        s["text"] for s in emulator.sends()
+    ]
+    for name in (STATE, STATE + ".backup"):
+        text = (project.root / name).read_text(encoding="utf-8")
+        for number in alpha + beta:
+            digits = number.lstrip("+")
+            for form in (number, digits, digits[1:], f"{digits[1:4]} {digits[4:7]} {digits[7:]}"):
+                assert form not in text, (name, form)
+        assert all(digest_number(n) in text for n in alpha + beta)
+    assert "We call you back at [recipient] ([recipient])." in read_state(project).__repr__()
+
+
+def test_state_list_show_forget(project: ProjectDir) -> None:
+    two_campaigns(project)
+    for refused in (("forget", "alpha"), ("resolve", "alpha", "--sent")):
+        assert project.run("state", *refused).code == 1
+    assert not state_path(project).exists()  # a refusal creates no state
+    assert project.run("state", "list").out.strip() == (
+        "The state is empty: nothing has been delivered yet."
+    )
+    assert project.run("state", "accept", "alpha").out.strip() == (
+        "alpha: 3 recipients recorded as delivered (nothing was sent)"
+    )
+    project.run("state", "accept", "beta")
+    listed = project.run("state", "list").out.splitlines()
+    assert listed[1:] == [
+        "alpha: 3 recipients reached, 1 message, 0 sends",
+        "beta: 2 recipients reached, 1 message, 0 sends",
+    ]
+    shown = project.run("state", "show", "alpha")
+    assert shown.code == 0
+    assert "3 recipients" in shown.out and "| Alpha calling." in shown.out
+    assert project.run("plan", "--detailed-exitcode").code == 0
+
+    forgot = project.run("state", "forget", "alpha")
+    assert (
+        forgot.out.strip() == "alpha: forgotten; the next apply calls all of its recipients again"
+    )
+    assert "alpha" not in project.run("state", "list").out
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 2
+    assert "+ alpha  new campaign" in plan.out
+
+    for args in (("forget", "alpha"), ("show", "nobody"), ("accept", "nobody")):
+        result = project.run("state", *args)
+        assert result.code == 1, args
+        assert result.err.startswith("runner: ") and "Traceback" not in result.err
+
+
+def test_resolve_sent_and_not_sent(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    two_campaigns(project)
+    leave_pending(project, emulators(*ALWAYS_429))
+    listed = project.run("state", "list").out
+    assert "alpha: 0 recipients reached, 0 messages, 1 send, 1 pending" in listed
+    refused = project.run("state", "forget", "alpha")
+    assert refused.code == 1
+    assert "run `runner state resolve alpha --sent|--not-sent` first" in refused.err
+    assert project.run("state", "resolve", "alpha").code == 1  # the verdict is required
+
+    sent = project.run("state", "resolve", "alpha", "--sent")
+    assert sent.out.strip() == "alpha: 1 pending send(s) recorded as delivered"
+    not_sent = project.run("state", "resolve", "beta", "--not-sent")
+    assert not_sent.out.strip() == (
+        "beta: 1 pending send(s) recorded as not sent (the next apply sends them)"
+    )
+    plan = json.loads(project.run("plan", "--format", "json").out)
+    assert [(c["name"], c["recipients"]) for c in plan["campaigns"]] == [("beta", 2)]
+    again = project.run("state", "resolve", "alpha", "--sent")
+    assert again.code == 1
+    assert "alpha has no pending sends to resolve" in again.err
+
+
+def test_newer_state_version_is_refused_and_untouched(project: ProjectDir) -> None:
+    two_campaigns(project)
+    newer = {"version": 2, "lineage": "x", "serial": 7, "campaigns": {}, "future": True}
+    path = state_path(project)
+    path.write_text(json.dumps(newer))
+    before = (path.read_bytes(), path.stat().st_mtime_ns)
+    commands = [
+        ("plan",),
+        ("state", "list"),
+        ("state", "forget", "alpha"),
+        ("state", "accept", "alpha"),
+        ("apply", "--auto-approve", "--api-url", "http://127.0.0.1:9/v1/public"),
+    ]
+    for command in commands:
+        result = project.run(*command, env=API_ENV, stdin="")
+        assert result.code == 1, command
+        assert "was written by a newer runner (state version 2; this runner reads up to 1)" in (
+            result.err
+        ), command
+        assert "Traceback" not in result.err
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    assert not path.with_name(STATE + ".journal").exists()
+    assert not path.with_name(STATE + ".backup").exists()
+
+
+def test_an_unreadable_state_names_its_backup(project: ProjectDir) -> None:
+    two_campaigns(project)
+    state_path(project).write_text("{not json")
+    result = project.run("plan")
+    assert result.code == 1
+    assert "is not a valid runner state" in result.err
+    assert "restore it from" in result.err and ".backup" in result.err
+
+
+def test_each_write_replaces_the_file_and_keeps_a_backup(project: ProjectDir) -> None:
+    two_campaigns(project)
+    project.run("state", "accept", "alpha")
+    first = state_path(project).read_bytes()
+    project.run("state", "accept", "beta")
+    assert (project.root / (STATE + ".backup")).read_bytes() == first
+    assert state_path(project).read_bytes() != first
+    leftovers = [p.name for p in project.root.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    assert not (project.root / (STATE + ".journal")).exists()
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from runner.state.local import LocalState
+with LocalState(Path(sys.argv[1])).locked("test holder") as info:
+    print(info.id, flush=True)
+    time.sleep(120)
+"""
+
+
+@contextmanager
+def held_lock(project: ProjectDir) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Another process holding the state lock; yields it and its lock id."""
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(state_path(project))], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None
+        lock_id = holder.stdout.readline().strip()
+        try:
+            yield holder, lock_id
+        finally:
+            holder.kill()
+
+
+def test_lock_contention_names_the_holder(project: ProjectDir) -> None:
+    two_campaigns(project)
+    project.run("state", "accept", "alpha")
+    with held_lock(project) as (holder, lock_id):
+        for command in (
+            ("state", "forget", "alpha"),
+            ("apply", "--auto-approve", "--api-url", "http://127.0.0.1:9/v1/public"),
+        ):
+            started = time.monotonic()
+            result = project.run(*command, env=API_ENV, stdin="")
+            assert time.monotonic() - started < 5
+            assert result.code == 1, command
+            assert "the state is locked: held by " in result.err
+            assert f"@{socket.gethostname()} (pid {holder.pid}, test holder)" in result.err
+            assert f"`runner force-unlock {lock_id}`" in result.err
+        live = project.run("force-unlock", lock_id)
+        assert live.code == 1
+        assert f"lock {lock_id} is held by a live process" in live.err
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        freed = project.run("state", "forget", "alpha")  # the lock ended with its holder
+        assert freed.code == 0, freed
+
+
+def test_force_unlock_a_dead_holder(project: ProjectDir) -> None:
+    two_campaigns(project)
+    with held_lock(project) as (holder, lock_id):
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        assert project.run("force-unlock", "not-the-id").code == 1
+        result = project.run("force-unlock", lock_id)
+        assert result.code == 0, result
+        assert result.out.strip() == f"lock {lock_id} removed (its holder had exited)"
+        assert project.run("force-unlock", lock_id).code == 1
+        assert project.run("state", "accept", "alpha").code == 0
+
+
+def journal_line(campaign: str, numbers: list[str]) -> str:
+    entry = Accept(
+        campaign, "f" * 64, {"text": "Adopted."}, tuple(map(digest_number, numbers)), 1.0
+    )
+    return json.dumps(entry_to_dict(entry)) + "\n"
+
+
+def test_a_torn_last_journal_line_is_ignored(project: ProjectDir) -> None:
+    _, beta = two_campaigns(project)
+    project.run("state", "accept", "alpha")
+    journal = project.root / (STATE + ".journal")
+    journal.write_text(journal_line("beta", beta) + '{"kind": "intent", "campaign": "be')
+    listed = project.run("state", "list")
+    assert listed.code == 0, listed
+    assert "beta: 2 recipients reached" in listed.out
+    plan = project.run("plan", "--format", "json")
+    assert plan.code == 0, plan
+    assert [c["name"] for c in json.loads(plan.out)["campaigns"]] == ["beta"]  # message changed
+    # the next writer must not glue its record to the torn line
+    assert project.run("state", "forget", "beta").code == 0
+    assert not journal.exists()
+    assert "beta" not in project.run("state", "list").out
+
+
+def test_a_corrupt_journal_line_before_the_end_is_an_error(project: ProjectDir) -> None:
+    _, beta = two_campaigns(project)
+    project.run("state", "accept", "alpha")
+    journal = project.root / (STATE + ".journal")
+    journal.write_text("garbage\n" + journal_line("beta", beta))
+    result = project.run("plan")
+    assert result.code == 1
+    assert f"{journal}:1: corrupt journal record" in result.err
+
+
+def test_a_killed_apply_leaves_a_journal_the_next_command_replays(project: ProjectDir) -> None:
+    two_campaigns(project)
+    project.run("state", "accept", "alpha")
+    snapshot = state_path(project).read_bytes()
+    journal = project.root / (STATE + ".journal")
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1/public"
+        command = [sys.executable, "-m", "runner", "-C", str(project.root), "apply"]
+        with subprocess.Popen(
+            [*command, "--auto-approve", "--api-url", url],
+            env={**os.environ, **API_ENV},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ) as apply:
+            deadline = time.monotonic() + 20
+            while b"intent" not in (journal.read_bytes() if journal.exists() else b""):
+                assert time.monotonic() < deadline and apply.poll() is None
+                time.sleep(0.01)
+            apply.send_signal(signal.SIGKILL)
+    assert state_path(project).read_bytes() == snapshot  # only the journal knows
+    assert "beta: 0 recipients reached, 0 messages, 0 sends, 1 pending" in (
+        project.run("state", "list").out
+    )
+    plan = project.run("plan")
+    assert "! beta  pending" in plan.out
+    assert journal.exists()  # plan replays, never writes
+    assert project.run("state", "resolve", "beta", "--not-sent").code == 0
+    assert not journal.exists()
+    assert "beta: 0 recipients reached, 0 messages, 1 send" in project.run("state", "list").out
+
+
+def test_a_journal_without_its_snapshot_is_kept(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    _, beta = two_campaigns(project)
+    journal = project.root / (STATE + ".journal")
+    journal.write_text(journal_line("beta", beta))  # the snapshot was lost, its journal was not
+    emulator = emulators()
+    result = project.run("apply", "--auto-approve", "--api-url", emulator.url, env=API_ENV)
+    assert result.code == 0, result
+    listed = project.run("state", "list").out
+    assert "beta: 2 recipients reached, 2 messages" in listed
+    assert "alpha: 3 recipients reached" in listed
+    assert read_state(project)["lineage"]
