@@ -21,6 +21,9 @@ MAX_DEPTH = 64  # libyaml's composer recurses in C: ~30,000 nested '[' crash the
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_TOO_DEEP = f"refused: nested more than {MAX_DEPTH} levels; flatten it"
+
+
 class LineDict(dict[Any, Any]):
     """A mapping that remembers the line of each key (1-based)."""
 
@@ -131,7 +134,7 @@ def _check_depth(text: bytes) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise _Refused(event.start_mark, f"nested more than {MAX_DEPTH} levels; flatten it")
+                raise _Refused(event.start_mark, _TOO_DEEP.removeprefix("refused: "))
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -166,6 +169,8 @@ def parse_yaml(text: bytes, shown: str) -> tuple[list[Document], list[Problem]]:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
         what = e.problem or e.context or "unreadable"
+        if "nesting depth" in what:  # PyYAML >= 6.0.4 stops deep nesting itself
+            return documents, [Problem(shown, line, "", _TOO_DEEP)]
         return documents, [
             Problem(shown, line, "", f"malformed YAML: {what}; fix the syntax there")
         ]

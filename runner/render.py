@@ -125,8 +125,16 @@ class Renderer:
             return None, sorted(problems, key=lambda p: (p.path, p.line or 0))
         simulate = bool(spec.fields.get("simulation_mode", False))
         send_at_line = document.data.lines.get("send_at", spec.line)
-        campaign = Campaign(spec.name, spec.path, spec.line, messages, recipients.duplicates,
-                            simulate, send_at, send_at_line)
+        campaign = Campaign(
+            spec.name,
+            spec.path,
+            spec.line,
+            messages,
+            recipients.duplicates,
+            simulate,
+            send_at,
+            send_at_line,
+        )
         return campaign, []
 
     def _template(self, spec: CampaignSpec) -> tuple[Template | None, bool]:
@@ -278,7 +286,10 @@ def _parse_send_at(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as e:
-        raise _Failed("send_at", f"'{value}' is not a valid date-time") from e
+        raise _Failed(
+            "send_at",
+            f"'{value}' is not a valid date-time; write it like 2026-12-04T09:00:00+01:00",
+        ) from e
     if parsed.tzinfo is None:
         raise _Failed("send_at", f"'{value}' has no offset; add one, e.g. +01:00")
     return parsed
