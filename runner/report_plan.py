@@ -218,7 +218,8 @@ def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
 
 def _table_rows(rows: list[str]) -> list[str]:
     """The summary table may use half the comment; the details get what is left."""
-    kept, used = [], 0
+    kept: list[str] = []
+    used = 0
     for index, row in enumerate(rows):
         if used + len(row) > MARKDOWN_LIMIT // 2:
             return [*kept, f"| _{len(rows) - index:,} more_ | not shown: see `runner plan` | | | |"]

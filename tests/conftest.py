@@ -40,7 +40,7 @@ class ProjectDir:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        (root / "campaigns").mkdir()
+        (root / "campaigns").mkdir(parents=True, exist_ok=True)
 
     def write(self, name: str, text: str) -> Path:
         path = self.root / name

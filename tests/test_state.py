@@ -89,7 +89,7 @@ def test_state_holds_no_phone_number(
             for form in (number, digits, digits[1:], f"{digits[1:4]} {digits[4:7]} {digits[7:]}"):
                 assert form not in text, (name, form)
         assert all(digest_number(n) in text for n in alpha + beta)
-    assert "We call you back at [recipient] ([recipient])." in read_state(project).__repr__()
+    assert "We call you back at [recipient] ([recipient])." in json.dumps(read_state(project))
 
 
 def test_state_list_show_forget(project: ProjectDir) -> None:
