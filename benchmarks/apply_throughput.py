@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import CONFIG
+from common import CONFIG, _area_codes
 
 ENV = {**os.environ, "OCTOPUSH_API_LOGIN": "bench", "OCTOPUSH_API_KEY": "bench"}
 
@@ -57,11 +57,8 @@ def make_project(root: Path, count: int) -> None:
     (root / "runner.yaml").write_text(CONFIG)
     with open(root / "contacts" / "big.csv", "w") as f:
         f.write("phone_number\n")
-        area, n = 201, 0
-        while n < count:
+        for n, area in zip(range(0, count, 10_000), _area_codes(), strict=False):
             f.writelines(f"+1{area}555{k:04d}\n" for k in range(min(10_000, count - n)))
-            n += 10_000
-            area += 1
     (root / "campaigns" / "big.yaml").write_text(
         "name: big\ntext: Hello from {{ company }}.\nrecipients:\n  - file: contacts/big.csv\n"
     )
