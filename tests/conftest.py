@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import phonenumbers
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,12 +32,24 @@ class Result:
         return f"Result(code={self.code}, out={self.out!r}, err={self.err!r})"
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120, stdin: str | None = None) -> Result:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    stdin: str | None = None,
+) -> Result:
     """Run `python -m runner ARGS` in a subprocess, as a user would."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, input=stdin)
+    proc = subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -71,3 +89,94 @@ def project(tmp_path: Path) -> ProjectDir:
 @pytest.fixture
 def cli() -> Callable[..., Result]:
     return run_cli
+
+
+API_ENV = {"OCTOPUSH_API_LOGIN": "test-login", "OCTOPUSH_API_KEY": "test-key"}
+NPAS = [
+    npa
+    for npa in range(201, 400)
+    if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{npa}5550100"))
+]
+
+
+def us_numbers(count: int, start: int = 0) -> list[str]:
+    """Fictional US numbers, +1 NPA 555 01XX, in a fixed order."""
+    return [f"+1{NPAS[i // 100]}55501{i % 100:02d}" for i in range(start, start + count)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class EmulatorProcess:
+    """`runner emulator` in its own process, recording accepted sends as JSON lines."""
+
+    def __init__(self, folder: Path, options: tuple[str, ...], seed: int) -> None:
+        self.port = free_port()
+        self.record = folder / f"sends-{self.port}.jsonl"
+        self.url = f"http://127.0.0.1:{self.port}/v1/public"
+        command = [sys.executable, "-m", "runner", "emulator", "--port", str(self.port)]
+        command += ["--record", str(self.record), "--seed", str(seed), *options]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self._wait_until_listening()
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "the emulator exited at start"
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise AssertionError("the emulator did not start listening")
+
+    def sends(self) -> list[dict[str, Any]]:
+        if not self.record.exists():
+            return []
+        lines = self.record.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def pairs(self) -> Counter[tuple[str, str]]:
+        return Counter((s["text"], n) for s in self.sends() for n in s["recipients"])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def emulators(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]:
+    started: list[EmulatorProcess] = []
+
+    def start(*options: str, seed: int = 7) -> EmulatorProcess:
+        emulator = EmulatorProcess(tmp_path, options, seed)
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def emulator(emulators: Callable[..., EmulatorProcess]) -> EmulatorProcess:
+    return emulators()
+
+
+def write_campaign(project: ProjectDir, name: str, text: str, numbers: list[str]) -> None:
+    """A campaign file; long recipient lists go to a CSV file beside it."""
+    if len(numbers) > 20:
+        csv = "phone_number\n" + "".join(f"{n}\n" for n in numbers)
+        project.write(f"contacts/{name}.csv", csv)
+        recipients = f"  - file: contacts/{name}.csv\n"
+    else:
+        recipients = "".join(f'  - "{n}"\n' for n in numbers)
+    head = f"name: {name}\ntext: {json.dumps(text)}\nrecipients:\n"
+    project.write(f"campaigns/{name}.yaml", head + recipients)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import pytest
-from conftest import BASIC_CONFIG, ProjectDir, Result
+from conftest import Result
 
 SUMMARY = re.compile(r"^(\d[\d,]*) problems?\b")
 LOCATED = re.compile(r"^[^\s:][^:]*(:\d+)?: ")  # path[:line]: ...
@@ -40,12 +38,3 @@ def assert_reports(result: Result, *expected: str) -> list[str]:
     missing = [line for line in expected if line not in lines]
     assert not missing, "\n".join(["missing:", *missing, "got:", *lines])
     return lines
-
-
-@pytest.fixture(name="project")
-def project_fixture(tmp_path: Path) -> ProjectDir:
-    """conftest's `project`, with its folder created first (ProjectDir makes campaigns/ only)."""
-    (tmp_path / "proj").mkdir()
-    project = ProjectDir(tmp_path / "proj")
-    project.write("runner.yaml", BASIC_CONFIG)
-    return project

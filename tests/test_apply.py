@@ -15,121 +15,26 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import phonenumbers
-import pytest
-from conftest import BASIC_CONFIG, ProjectDir, Result
+from conftest import (
+    API_ENV,
+    EmulatorProcess,
+    ProjectDir,
+    Result,
+    us_numbers,
+    write_campaign,
+)
 
-API_ENV = {"OCTOPUSH_API_LOGIN": "test-login", "OCTOPUSH_API_KEY": "test-key"}
 NO_CREDENTIALS = {"OCTOPUSH_API_LOGIN": "", "OCTOPUSH_API_KEY": ""}
 FAULTS = ("--rate-500-after", "0.3", "--rate-drop-after", "0.2", "--rate-429", "0.2")
-NPAS = [
-    npa
-    for npa in range(201, 400)
-    if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{npa}5550100"))
-]
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> ProjectDir:
-    """conftest's own `project` does not create its folder first."""
-    (tmp_path / "proj").mkdir()
-    p = ProjectDir(tmp_path / "proj")
-    p.write("runner.yaml", BASIC_CONFIG)
-    return p
-
-
-def us_numbers(count: int, start: int = 0) -> list[str]:
-    """Fictional US numbers, +1 NPA 555 01XX, in a fixed order."""
-    return [f"+1{NPAS[i // 100]}55501{i % 100:02d}" for i in range(start, start + count)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class EmulatorProcess:
-    """`runner emulator` in its own process, recording accepted sends as JSON lines."""
-
-    def __init__(self, folder: Path, options: tuple[str, ...], seed: int) -> None:
-        self.port = free_port()
-        self.record = folder / f"sends-{self.port}.jsonl"
-        self.url = f"http://127.0.0.1:{self.port}/v1/public"
-        command = [sys.executable, "-m", "runner", "emulator", "--port", str(self.port)]
-        command += ["--record", str(self.record), "--seed", str(seed), *options]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        self._wait_until_listening()
-
-    def _wait_until_listening(self) -> None:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the emulator exited at start"
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise AssertionError("the emulator did not start listening")
-
-    def sends(self) -> list[dict[str, Any]]:
-        if not self.record.exists():
-            return []
-        lines = self.record.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-
-    def pairs(self) -> Counter[tuple[str, str]]:
-        return Counter((s["text"], n) for s in self.sends() for n in s["recipients"])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-
-
-@pytest.fixture
-def emulators(tmp_path: Path) -> Iterator[Callable[..., EmulatorProcess]]:
-    started: list[EmulatorProcess] = []
-
-    def start(*options: str, seed: int = 7) -> EmulatorProcess:
-        emulator = EmulatorProcess(tmp_path, options, seed)
-        started.append(emulator)
-        return emulator
-
-    yield start
-    for emulator in started:
-        emulator.stop()
-
-
-@pytest.fixture
-def emulator(emulators: Callable[..., EmulatorProcess]) -> EmulatorProcess:
-    return emulators()
 
 
 def apply(project: ProjectDir, emulator: EmulatorProcess, *args: str) -> Result:
     return project.run(
         "apply", "--auto-approve", "--api-url", emulator.url, *args, env=API_ENV, stdin=""
     )
-
-
-def write_campaign(project: ProjectDir, name: str, text: str, numbers: list[str]) -> None:
-    """A campaign file; long recipient lists go to a CSV file beside it."""
-    if len(numbers) > 20:
-        csv = "phone_number\n" + "".join(f"{n}\n" for n in numbers)
-        project.write(f"contacts/{name}.csv", csv)
-        recipients = f"  - file: contacts/{name}.csv\n"
-    else:
-        recipients = "".join(f'  - "{n}"\n' for n in numbers)
-    head = f"name: {name}\ntext: {json.dumps(text)}\nrecipients:\n"
-    project.write(f"campaigns/{name}.yaml", head + recipients)
 
 
 def expect_once(emulator: EmulatorProcess, wanted: set[tuple[str, str]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from conftest import ProjectDir
-from expect import assert_refused, project_fixture  # noqa: F401
+from expect import assert_refused
 
 BILLION_LAUGHS = """
 name: lol

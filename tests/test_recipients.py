@@ -6,7 +6,7 @@ import os
 
 import pytest
 from conftest import ProjectDir
-from expect import assert_refused, project_fixture  # noqa: F401
+from expect import assert_refused
 
 E164 = "write it in E.164, e.g. +12015550123"
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 from conftest import ProjectDir
-from expect import assert_refused, project_fixture  # noqa: F401
+from expect import assert_refused
 
 GSM = "the GSM 03.38 alphabet; remove or replace it"
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from conftest import ProjectDir, Result
-from expect import assert_refused, assert_reports, project_fixture  # noqa: F401
+from expect import assert_refused, assert_reports
 from jinja2.exceptions import SecurityError
 
 from runner.sandbox import BoundedSandbox, budget

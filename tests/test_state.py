@@ -14,16 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import test_apply as shared
-from conftest import ProjectDir
-from test_apply import API_ENV, EmulatorProcess, us_numbers, write_campaign
+from conftest import API_ENV, EmulatorProcess, ProjectDir, us_numbers, write_campaign
 
 from runner.recipients import digest_number
 from runner.state.model import Accept, entry_to_dict
 
 STATE = "runner.state.json"
-project = shared.project  # fixtures shared with test_apply
-emulators = shared.emulators
 ALWAYS_429 = ("--rate-429", "1", "--retry-after", "0")  # every attempt refused: outcome unknown
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from conftest import REPO, ProjectDir, run_cli
-from expect import assert_refused, assert_reports, project_fixture  # noqa: F401
+from expect import assert_refused, assert_reports
 
 LANGUAGES = (
     "en-US, en-GB, el-GR, pl-PL, hu-HU, sv-SE, de-DE, es-ES, es-LA, fr-FR, it-IT, pt-BR, ru-RU"
