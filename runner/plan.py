@@ -28,6 +28,15 @@ def derive_request_id(campaign: str, fingerprint: str, numbers: tuple[str, ...])
     return "rn-" + hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
+SIMULATED_PREFIX = "rs-"
+
+
+def simulated_id(request_id: str) -> str:
+    """The id a simulated send carries: never the real batch's, so that a provider that
+    remembers simulated ids cannot later refuse the real send as a duplicate of it."""
+    return SIMULATED_PREFIX + request_id.removeprefix("rn-")
+
+
 @dataclass(frozen=True)
 class Batch:
     campaign: str
@@ -44,7 +53,7 @@ class Batch:
         payload = {
             **self.body,
             "recipients": [{"phone_number": n} for n in self.numbers],
-            "request_id": self.request_id,
+            "request_id": simulated_id(self.request_id) if self.simulate else self.request_id,
         }
         if self.simulate:
             payload["simulation_mode"] = True

@@ -9,7 +9,7 @@ from typing import Any
 
 from runner import schemas
 from runner.errors import PlanError
-from runner.plan import Batch, Plan, derive_request_id
+from runner.plan import SIMULATED_PREFIX, Batch, Plan, derive_request_id
 from runner.render import fingerprint_message
 from runner.state.model import State
 
@@ -90,8 +90,10 @@ def saved_batches(data: dict[str, Any]) -> list[Batch]:
 def _batch_of(item: dict[str, Any]) -> Batch:
     payload = dict(item["payload"])
     numbers = tuple(r["phone_number"] for r in payload.pop("recipients"))
-    request_id = payload.pop("request_id")
     simulate = bool(payload.pop("simulation_mode", False))
+    request_id = payload.pop("request_id")
+    if simulate and request_id.startswith(SIMULATED_PREFIX):
+        request_id = "rn-" + request_id.removeprefix(SIMULATED_PREFIX)
     batch = Batch(
         item["campaign"],
         item["fingerprint"],

@@ -9,16 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import test_apply as shared
-from conftest import BASIC_CONFIG, ProjectDir, Result
-from test_apply import API_ENV, EmulatorProcess, free_port, us_numbers, write_campaign
+from conftest import (
+    API_ENV,
+    BASIC_CONFIG,
+    EmulatorProcess,
+    ProjectDir,
+    Result,
+    free_port,
+    us_numbers,
+    write_campaign,
+)
 
 from runner.plan import derive_request_id
 from runner.render import fingerprint_message
 
-project = shared.project  # fixtures shared with test_apply
-emulators = shared.emulators
-emulator = shared.emulator
 GOLDEN = Path(__file__).parent / "golden" / "request_ids.json"
 PRICED_CONFIG = """
 default_region: US
@@ -382,6 +386,33 @@ def test_saved_plan_applies_exactly_its_payloads(
     assert again.code == 1
     assert "is stale" in again.err
     assert len(emulator.sends()) == 3
+
+
+def test_simulated_sends_never_carry_the_real_request_id(
+    project: ProjectDir, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    numbers = us_numbers(2)
+    write_campaign(project, "notice", "Hello.", numbers)
+    body = {
+        "text": "Hello.",
+        "purpose": "alert",
+        "voice_gender": "female",
+        "voice_language": "en-US",
+    }  # the message as BASIC_CONFIG's defaults make it
+    real_id = derive_request_id("notice", fingerprint_message(body), tuple(numbers))
+    project.write(
+        "campaigns/notice.yaml",
+        (project.root / "campaigns/notice.yaml").read_text() + "simulation_mode: true\n",
+    )
+    saved = tmp_path / "plan.json"
+    plan(project, "--out", str(saved))
+    [payload] = saved_payloads(saved)
+    assert payload["simulation_mode"] is True
+    assert payload["request_id"] == "rs-" + real_id.removeprefix("rn-")
+    result = apply(project, emulator.url, str(saved))
+    assert result.code == 0, result
+    assert emulator.sends() == []  # simulated: nothing recorded by the provider
+    assert "notice: 0 recipients reached" in project.run("state", "list").out
 
 
 def test_stale_plan_is_refused(
