@@ -146,9 +146,11 @@ class OctopushClient:
     def _attempt(
         self, method: str, url: str, body: bytes | None, attempt: int
     ) -> tuple[requests.Response | None, str]:
-        headers = redacted(self._session.headers)
-        total = self._max_attempts
-        log.debug("%s %s attempt %d/%d headers=%s", method, url, attempt, total, headers)
+        debug = log.isEnabledFor(logging.DEBUG)
+        if debug:
+            headers = redacted(self._session.headers)
+            total = self._max_attempts
+            log.debug("%s %s attempt %d/%d headers=%s", method, url, attempt, total, headers)
         try:
             response = self._session.request(method, url, data=body, timeout=self._timeout)
         except _RETRYABLE_ERRORS as error:
@@ -156,10 +158,11 @@ class OctopushClient:
             return None, f"{type(error).__name__}: {error}"
         except requests.RequestException as error:
             raise OctopushError(f"cannot send to {url}: {error}; check the API URL") from error
-        log.debug(
-            "%s %s -> %d attempt %d headers=%s",
-            *(method, url, response.status_code, attempt, dict(response.headers)),
-        )
+        if debug:
+            log.debug(
+                "%s %s -> %d attempt %d headers=%s",
+                *(method, url, response.status_code, attempt, dict(response.headers)),
+            )
         return response, f"HTTP {response.status_code}"
 
     def _delay(self, attempt: int, response: requests.Response | None) -> float:

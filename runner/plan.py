@@ -47,6 +47,11 @@ class Batch:
     simulate: bool = False
     resend: bool = False
     cost: float = 0.0
+    digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.digests) != len(self.numbers):  # computed once, unless the plan had them
+            object.__setattr__(self, "digests", tuple(digest_number(n) for n in self.numbers))
 
     def payload(self) -> dict[str, Any]:
         """The exact API body: message, recipients, request_id, and simulation if asked."""
@@ -58,9 +63,6 @@ class Batch:
         if self.simulate:
             payload["simulation_mode"] = True
         return payload
-
-    def digests(self) -> tuple[str, ...]:
-        return tuple(digest_number(n) for n in self.numbers)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,11 @@ class _Pricing:
             elif key != "default":
                 self.by_code[str(phonenumbers.country_code_for_region(key))] = price
 
+    def total(self, numbers: tuple[str, ...]) -> float:
+        if not self.by_code:  # one price for every number
+            return len(numbers) * self.prices.get("default", 0.0)
+        return sum(self.of(n) for n in numbers)
+
     def of(self, number: str) -> float:
         for length in (1, 2, 3):
             price = self.by_code.get(number[1 : 1 + length])
@@ -181,18 +188,24 @@ def _plan_campaign(
     )
     if base.blocked:
         return base
-    busy = {d for b in resend for d in b.digests()}
+    busy = {d for b in resend for d in b.digests}
     batches: list[Batch] = list(resend)
-    todo_by_message: list[tuple[Message, list[str]]] = []
+    todo_by_message: list[tuple[Message, list[tuple[str, str]]]] = []
+    wanted: set[str] = set()
     for message in campaign.messages:
         delivered = (
             known.messages[message.fingerprint].delivered
             if message.fingerprint in known.messages
             else set()
         )
-        todo = sorted(  # batches are cut from sorted numbers, whatever order a Message has
-            n for n in message.numbers if (d := digest_number(n)) not in delivered and d not in busy
-        )
+        digests = [digest_number(n) for n in message.numbers]
+        wanted.update(digests)
+        todo = [
+            (n, d)
+            for n, d in zip(message.numbers, digests, strict=True)
+            if d not in delivered and d not in busy
+        ]
+        todo.sort()  # batches are cut from sorted numbers, whatever order a Message has
         todo_by_message.append((message, todo))
         batches += _cut(campaign.name, message, todo, pricing, simulate)
     changed, added, diffs = _classify(known, todo_by_message)
@@ -204,27 +217,32 @@ def _plan_campaign(
         tuple(batches),
         changed,
         added,
-        _removed(campaign, known),
+        _removed(wanted, known),
         diffs,
         pending,
     )
 
 
 def _cut(
-    name: str, message: Message, numbers: list[str], pricing: _Pricing, simulate: bool
+    name: str,
+    message: Message,
+    todo: list[tuple[str, str]],
+    pricing: _Pricing,
+    simulate: bool,
 ) -> list[Batch]:
     batches = []
-    for start in range(0, len(numbers), BATCH_SIZE):
-        chunk = tuple(numbers[start : start + BATCH_SIZE])
+    for start in range(0, len(todo), BATCH_SIZE):
+        numbers, digests = zip(*todo[start : start + BATCH_SIZE], strict=True)
         batches.append(
             Batch(
                 name,
                 message.fingerprint,
-                derive_request_id(name, message.fingerprint, chunk),
+                derive_request_id(name, message.fingerprint, numbers),
                 message.body,
-                chunk,
+                numbers,
                 simulate,
-                cost=sum(pricing.of(n) for n in chunk),
+                cost=pricing.total(numbers),
+                digests=digests,
             )
         )
     return batches
@@ -245,7 +263,7 @@ def _pending(
             batch, why = None, "a real send of unknown outcome: run apply without --simulate first"
         pending.append(Pending(intent.request_id, len(intent.recipients), now - intent.time, why))
         if batch is not None:
-            cost = sum(pricing.of(n) for n in batch.numbers)
+            cost = pricing.total(batch.numbers)
             resend.append(
                 Batch(
                     batch.campaign,
@@ -276,15 +294,15 @@ def _rebuild(
 
 
 def _classify(
-    known: CampaignState, todo: list[tuple[Message, list[str]]]
+    known: CampaignState, todo: list[tuple[Message, list[tuple[str, str]]]]
 ) -> tuple[int, int, tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...]]:
     if not known.messages:
         return 0, 0, ()
     changed = added = 0
     diffs: dict[tuple[str, str], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
-    for message, numbers in todo:
-        for number in numbers:
-            old = known.delivered_anything(digest_number(number))
+    for message, pairs in todo:
+        for _, digest in pairs:
+            old = known.delivered_anything(digest)
             if old is None:
                 added += 1
                 continue
@@ -293,11 +311,9 @@ def _classify(
     return changed, added, tuple(diffs.values())
 
 
-def _removed(campaign: Campaign, known: CampaignState) -> int:
-    if not known.messages:
-        return 0
+def _removed(wanted: set[str], known: CampaignState) -> int:
+    """Recipients the state says heard this campaign, who are no longer in its files."""
     heard = set().union(*(m.delivered for m in known.messages.values()))
-    wanted = {digest_number(n) for m in campaign.messages for n in m.numbers}
     return len(heard - wanted)
 
 

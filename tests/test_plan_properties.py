@@ -75,7 +75,7 @@ def record_intents(state: State, plan: Plan, outcome: str | None, simulated: boo
                 batch.campaign,
                 batch.fingerprint,
                 dict(batch.body),
-                batch.digests(),
+                batch.digests,
                 NOW,
                 simulated,
             )

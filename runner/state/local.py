@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runner.errors import LockError, StateError
@@ -51,6 +51,7 @@ class LocalState:
         self._lock_fd: int | None = None
         self._journal_fd: int | None = None
         self._write_lock = threading.Lock()
+        self._failed: StateError | None = None
 
     def describe(self) -> str:
         return str(self.path)
@@ -163,19 +164,37 @@ class LocalState:
 
     def record(self, entry: Entry) -> None:
         """Make one record durable before returning (the caller holds the lock)."""
-        line = json.dumps(entry_to_dict(entry), sort_keys=True, separators=(",", ":")) + "\n"
+        self.record_all((entry,))
+
+    def record_all(self, entries: Sequence[Entry]) -> None:
+        """Append records, then make them durable with one fsync (the caller holds the lock).
+
+        The intents must reach the disk before their requests leave. Outcomes are not synced:
+        an outcome lost to a power cut only leaves its intent pending, and the next apply
+        re-sends the same request_id, which the provider refuses as a duplicate.
+        """
+        data = b"".join(
+            json.dumps(entry_to_dict(e), sort_keys=True, separators=(",", ":")).encode() + b"\n"
+            for e in entries
+        )
         with self._write_lock:
+            if self._failed:
+                raise self._failed
             try:
                 if self._journal_fd is None:
                     self._journal_fd = self._open_journal()
-                os.write(self._journal_fd, line.encode())
-                if isinstance(entry, Intent):
-                    # The intent must reach the disk before its request leaves. An outcome lost
-                    # to a power cut only leaves the intent pending: the next apply re-sends the
-                    # same request_id and the provider's duplicate refusal records it.
-                    os.fsync(self._journal_fd)
+                fd = self._journal_fd
+                _append(fd, data)
             except OSError as e:
                 raise _explain(e, "write", self.journal) from e
+        if any(isinstance(e, Intent) for e in entries):
+            try:  # outside the lock: other threads append while this waits for the disk
+                os.fsync(fd)
+            except OSError as e:
+                # What was written may or may not be on disk; record nothing more. Intents
+                # that survive are pending: their batches were never sent, and are re-sent.
+                self._failed = _explain(e, "write", self.journal)
+                raise self._failed from e
 
     def _open_journal(self) -> int:
         fd = os.open(self.journal, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -215,6 +234,19 @@ class LocalState:
         except OSError as e:
             temp.unlink(missing_ok=True)
             raise _explain(e, "write", self.path) from e
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Append whole records, or none: a failed write is cut off, so later records stay readable."""
+    start = os.fstat(fd).st_size
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+        raise
 
 
 def _read_info(fd: int) -> LockInfo | None:
