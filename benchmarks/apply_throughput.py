@@ -25,7 +25,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import CONFIG, _area_codes
+from common import write_big_list
 
 ENV = {**os.environ, "OCTOPUSH_API_LOGIN": "bench", "OCTOPUSH_API_KEY": "bench"}
 
@@ -49,19 +49,6 @@ def start_emulator() -> tuple[subprocess.Popen[bytes], str]:
         except OSError:
             time.sleep(0.05)
     return proc, f"http://127.0.0.1:{port}/v1/public"
-
-
-def make_project(root: Path, count: int) -> None:
-    (root / "campaigns").mkdir(parents=True)
-    (root / "contacts").mkdir()
-    (root / "runner.yaml").write_text(CONFIG)
-    with open(root / "contacts" / "big.csv", "w") as f:
-        f.write("phone_number\n")
-        for n, area in zip(range(0, count, 10_000), _area_codes(), strict=False):
-            f.writelines(f"+1{area}555{k:04d}\n" for k in range(min(10_000, count - n)))
-    (root / "campaigns" / "big.yaml").write_text(
-        "name: big\ntext: Hello from {{ company }}.\nrecipients:\n  - file: contacts/big.csv\n"
-    )
 
 
 def floor_run(url: str, payloads: list[dict], concurrency: int) -> float:
@@ -145,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        make_project(root, args.batches * args.size)
+        write_big_list(root, args.batches * args.size)
         plan_file = root / "plan.json"
         subprocess.run(
             [sys.executable, "-m", "runner", "-C", str(root), "plan", "--out", str(plan_file)],

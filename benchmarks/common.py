@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,6 +66,39 @@ def write_project(root: Path, campaigns: int, per_campaign: int = 3) -> Path:
             CAMPAIGN.format(i=i, recipients=recipients)
         )
     return root
+
+
+def write_big_list(root: Path, count: int) -> Path:
+    """One campaign whose CSV holds `count` distinct valid US numbers (+1 NPA 555 XXXX)."""
+    (root / "campaigns").mkdir(parents=True, exist_ok=True)
+    (root / "contacts").mkdir(exist_ok=True)
+    (root / "runner.yaml").write_text(CONFIG)
+    codes = _area_codes()
+    if count > len(codes) * 10_000:
+        sys.exit(f"at most {len(codes) * 10_000:,} numbers")
+    with open(root / "contacts" / "big.csv", "w") as f:
+        f.write("phone_number\n")
+        for start, area in zip(range(0, count, 10_000), codes, strict=False):
+            f.writelines(f"+1{area}555{k:04d}\n" for k in range(min(10_000, count - start)))
+    (root / "campaigns" / "big.yaml").write_text(
+        "name: big\ntext: Hello from {{ company }}.\nrecipients:\n  - file: contacts/big.csv\n"
+    )
+    return root
+
+
+def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one run of `command`, which must succeed."""
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in (0, 2):
+            errors.seek(0)
+            text = errors.read().decode(errors="replace")
+            sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{text[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
 
 
 def timed(command: list[str], cwd: Path | None = None) -> float:

@@ -16,7 +16,7 @@ import click
 from runner import __version__, operations, planfile, report, report_plan, schemas
 from runner.errors import InputError, RunnerError
 from runner.project import Project, load_config, load_project, parse_variables
-from runner.state import Backend, open_state, state_location
+from runner.state import Backend, State, open_state, state_location
 from runner.validate import Config
 
 
@@ -35,6 +35,16 @@ class Settings:
     def project(self, variables: tuple[str, ...] = (), var_files: tuple[str, ...] = ()) -> Project:
         variables_ = parse_variables(variables, var_files, self.root)
         return load_project(self.root, self.config, variables_)
+
+    def project_and_state(
+        self, variables: tuple[str, ...] = (), var_files: tuple[str, ...] = ()
+    ) -> tuple[Project, State]:
+        """The state first: numbers it holds as delivered were checked then, and are not again."""
+        variables_ = parse_variables(variables, var_files, self.root)
+        _, backend = self.config_and_backend()
+        state = backend.read()
+        known = operations.known_digests(state)
+        return load_project(self.root, self.config, variables_, known), state
 
     def config_and_backend(self) -> tuple[Config, Backend]:
         """The state location without rendering campaigns (state commands need no files)."""
@@ -112,8 +122,8 @@ def validate(
 ) -> None:
     """Check every campaign file, template and recipient list; send nothing."""
     try:
-        project = settings.project(variables, var_files)
-        operations.planned(project, operations.backend_for(project, settings.state).read())
+        project, state = settings.project_and_state(variables, var_files)
+        operations.planned(project, state)
     except InputError as e:
         if fmt == "json":
             click.echo(report.json.dumps(report.problems_json(e.problems), indent=2))
@@ -174,8 +184,7 @@ def plan(
     var_files: tuple[str, ...],
 ) -> None:
     """Show what apply would send. Reads the state; never writes it."""
-    project = settings.project(variables, var_files)
-    result = operations.planned(project, operations.backend_for(project, settings.state).read())
+    result = operations.planned(*settings.project_and_state(variables, var_files))
     if out:
         planfile.save_plan(result, Path(out))
     click.echo(PLAN_FORMATS[fmt](result, show_recipients))

@@ -7,7 +7,6 @@ import time
 from runner.errors import InputError, RunnerError
 from runner.plan import Plan, make_plan, send_time_problems
 from runner.project import Project
-from runner.recipients import digest_number
 from runner.state import Backend, open_state, state_location
 from runner.state.model import Accept, Forget, Resolve, State, body_for_state
 
@@ -24,6 +23,11 @@ def planned(project: Project, state: State, simulate: bool = False) -> Plan:
     if problems:
         raise InputError(problems)
     return plan
+
+
+def known_digests(state: State) -> list[set[str]]:
+    """Every set of delivered digests in the state: numbers that were valid when sent."""
+    return [m.delivered for c in state.campaigns.values() for m in c.messages.values()]
 
 
 def forget(backend: Backend, name: str) -> str:
@@ -53,9 +57,8 @@ def accept(backend: Backend, project: Project, name: str) -> str:
             raise RunnerError(f"{name} has sends without outcome; resolve them first")
         now = time.time()
         for message in campaign.messages:
-            digests = tuple(digest_number(n) for n in message.numbers)
             body = body_for_state(message.body, message.numbers)
-            backend.record(Accept(name, message.fingerprint, body, digests, now))
+            backend.record(Accept(name, message.fingerprint, body, message.digests, now))
         backend.commit()
     return f"{name}: {campaign.recipients:,} recipients recorded as delivered (nothing was sent)"
 

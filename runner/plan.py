@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from runner.bulk import paused_gc
 from runner.errors import Problem
 from runner.project import Project
 from runner.recipients import digest_number
@@ -155,16 +156,17 @@ class _Pricing:
 def make_plan(project: Project, state: State, now: float, simulate: bool = False) -> Plan:
     pricing = _Pricing(project.config.pricing)
     changes = []
-    for campaign in project.campaigns:
-        change = _plan_campaign(
-            campaign,
-            state.campaigns.get(campaign.name),
-            pricing,
-            now,
-            simulate or campaign.simulate,
-        )
-        if change.batches or change.pending or change.removed:
-            changes.append(change)
+    with paused_gc():
+        for campaign in project.campaigns:
+            change = _plan_campaign(
+                campaign,
+                state.campaigns.get(campaign.name),
+                pricing,
+                now,
+                simulate or campaign.simulate,
+            )
+            if change.batches or change.pending or change.removed:
+                changes.append(change)
     names = {c.name for c in project.campaigns}
     removed = tuple(
         (name, len(set().union(*(m.delivered for m in c.messages.values()))))
@@ -198,11 +200,10 @@ def _plan_campaign(
             if message.fingerprint in known.messages
             else set()
         )
-        digests = [digest_number(n) for n in message.numbers]
-        wanted.update(digests)
+        wanted.update(message.digests)
         todo = [
             (n, d)
-            for n, d in zip(message.numbers, digests, strict=True)
+            for n, d in zip(message.numbers, message.digests, strict=True)
             if d not in delivered and d not in busy
         ]
         todo.sort()  # batches are cut from sorted numbers, whatever order a Message has

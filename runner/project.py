@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.bulk import paused_gc
 from runner.errors import InputError, Problem
 from runner.load import Document, read_yaml
 from runner.render import Campaign, render_all
@@ -81,9 +83,16 @@ def campaign_files(config: Config) -> tuple[list[Path], list[Problem]]:
 
 
 def load_project(
-    root: Path, config_file: Path | None = None, variables: Mapping[str, Any] | None = None
+    root: Path,
+    config_file: Path | None = None,
+    variables: Mapping[str, Any] | None = None,
+    known: Sequence[AbstractSet[str]] = (),
 ) -> Project:
-    """Load, validate and render everything; raise InputError listing every problem found."""
+    """Load, validate and render everything; raise InputError listing every problem found.
+
+    `known` holds digests of numbers delivered before (from the state): a number written in
+    E.164 whose digest is there was valid when it was sent, and is not parsed again.
+    """
     config, problems = load_config(root, config_file)
     if problems:
         raise InputError(problems)
@@ -94,7 +103,8 @@ def load_project(
         documents += found
         problems += file_problems
     specs, spec_problems = campaign_specs(documents, config)
-    campaigns, render_problems = render_all(config, specs, variables or {})
+    with paused_gc():
+        campaigns, render_problems = render_all(config, specs, variables or {}, known)
     problems += spec_problems + render_problems
     if problems:
         raise InputError(problems)

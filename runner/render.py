@@ -8,9 +8,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from jinja2 import (
@@ -25,7 +27,7 @@ from jinja2.exceptions import SecurityError
 
 from runner import gsm, schemas
 from runner.errors import Problem
-from runner.recipients import Contact, NumberParser, RecipientReader, mask_number
+from runner.recipients import Contact, NumberParser, RecipientReader, digest_number, mask_number
 from runner.sandbox import BoundedSandbox, OutsideTemplates, budget
 from runner.validate import CampaignSpec, Config
 
@@ -44,11 +46,17 @@ MESSAGE_FIELDS = (
 
 @dataclass(frozen=True)
 class Message:
-    """One rendered body (no recipients) and the sorted E.164 numbers that should hear it."""
+    """One rendered body (no recipients), and the E.164 numbers that should hear it with their
+    digests, in the order of the files (the plan sorts what it sends)."""
 
     fingerprint: str
     body: Mapping[str, Any]
     numbers: tuple[str, ...]
+    digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.digests) != len(self.numbers):
+            object.__setattr__(self, "digests", tuple(digest_number(n) for n in self.numbers))
 
 
 @dataclass(frozen=True)
@@ -83,12 +91,17 @@ class _Failed(Exception):
 class Renderer:
     """Renders campaigns with one sandbox and one compiled template per distinct source."""
 
-    def __init__(self, config: Config, variables: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        variables: Mapping[str, Any],
+        known: Sequence[AbstractSet[str]] = (),
+    ) -> None:
         templates = config.root / config.templates
         self.env = BoundedSandbox(str(templates) if templates.is_dir() else None)
         self.config = config
         self.variables = variables
-        self.parser = NumberParser(config.default_region)
+        self.parser = NumberParser(config.default_region, known)
         self.reader = RecipientReader(config.root, self.parser)
         self._compiled: dict[str, tuple[Template | None, bool]] = {}
         self._checked_settings: set[tuple[tuple[str, str], ...]] = set()
@@ -169,14 +182,13 @@ class Renderer:
         context: dict[str, Any],
         spec: CampaignSpec,
         contacts: tuple[Contact, ...],
-    ) -> dict[str, list[str]]:
-        numbers = [c.number for c in contacts]
+    ) -> dict[str, Sequence[Contact]]:
         if template is None:
-            return {spec.fields["text"].strip(): numbers}
+            return {spec.fields["text"].strip(): contacts}
         deadline = time.monotonic() + MAX_CAMPAIGN_SECONDS
         if not personal:
-            return {_run(template, context, deadline, self.config.templates): numbers}
-        groups: dict[str, list[str]] = {}
+            return {_run(template, context, deadline, self.config.templates): contacts}
+        groups: dict[str, list[Contact]] = {}
         for contact in contacts:
             recipient = {**context, "recipient": contact.as_template_value()}
             try:
@@ -185,13 +197,16 @@ class Renderer:
                 if "has no attribute" in failed.message:  # a field this contact lacks
                     failed.message += f" (recipient {mask_number(contact.number)})"
                 raise
-            groups.setdefault(text, []).append(contact.number)
+            groups.setdefault(text, []).append(contact)
         return groups
 
-    def _message(self, spec: CampaignSpec, text: str, numbers: list[str]) -> Message:
+    def _message(self, spec: CampaignSpec, text: str, contacts: Sequence[Contact]) -> Message:
         body = {"text": text, **{k: spec.fields[k] for k in MESSAGE_FIELDS if k in spec.fields}}
         self._check_payload(body)
-        return Message(fingerprint_message(body), body, tuple(sorted(numbers)))
+        numbers = tuple(map(itemgetter(0), contacts))
+        return Message(
+            fingerprint_message(body), body, numbers, tuple(map(itemgetter(2), contacts))
+        )
 
     def _check_payload(self, body: Mapping[str, Any]) -> None:
         """Validate the API body against voice-send.schema.json, once per distinct setting.
@@ -296,9 +311,13 @@ def _parse_send_at(value: str | None) -> datetime | None:
 
 
 def render_all(
-    config: Config, specs: list[CampaignSpec], variables: Mapping[str, Any]
+    config: Config,
+    specs: list[CampaignSpec],
+    variables: Mapping[str, Any],
+    known: Sequence[AbstractSet[str]] = (),
 ) -> tuple[list[Campaign], list[Problem]]:
-    renderer = Renderer(config, variables)
+    """`known`: digests delivered before, whose numbers need no second check."""
+    renderer = Renderer(config, variables, known)
     campaigns, problems = [], []
     for spec in specs:
         campaign, found = renderer.render(spec)

@@ -123,7 +123,7 @@ def test_runaway_includes_and_recursion(project: ProjectDir) -> None:
     )
     started = time.monotonic()
     result = run_bounded(project, "validate")
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 30  # a hang is minutes; a loaded machine takes seconds
     recursion = "template recursion is too deep: an include or macro calls itself without end"
     refused = "refused by the template sandbox: {}; remove that expression"
     # 2**40 macro calls: the step count or the clock stops it, whichever the machine hits first

@@ -1,0 +1,85 @@
+"""The E.164 shortcut gives phonenumbers' own verdict for every number, valid or not."""
+
+from __future__ import annotations
+
+import random
+
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberFormat
+
+from runner.e164 import shape_key, validate_slowly
+from runner.recipients import NumberParser
+
+
+def _examples() -> list[str]:
+    """libphonenumber's example number of every type in every region: all the shapes."""
+    found = set()
+    for code, regions in COUNTRY_CODE_TO_REGION_CODE.items():
+        numbers = [phonenumbers.example_number_for_non_geo_entity(code)]
+        for region in regions:
+            numbers += [phonenumbers.example_number_for_type(region, t) for t in range(11)]
+        found.update(phonenumbers.format_number(n, PhoneNumberFormat.E164) for n in numbers if n)
+    return sorted(found)
+
+
+EXAMPLES = _examples()
+
+
+def _variants(rng: random.Random, seed: str) -> list[str]:
+    """The example with its last digits replaced, with one digit more or less, or cut short."""
+    out = []
+    for _ in range(12):
+        keep = len(seed) - rng.randint(0, min(8, len(seed) - 3))
+        extra = len(seed) - keep + rng.choice((0, 0, 0, -1, 1))
+        out.append(seed[:keep] + "".join(rng.choice("0123456789") for _ in range(max(0, extra))))
+    return out
+
+
+def test_every_region_gets_the_same_verdicts_as_phonenumbers() -> None:
+    rng = random.Random(20261126)
+    parser = NumberParser(None)  # one parser: verdicts cached by shape are reused across numbers
+    numbers = [v for seed in EXAMPLES for v in _variants(rng, seed)]
+    shortcut = sum(shape_key(n) is not None for n in numbers)
+    wrong = [(n, parser.e164(n), validate_slowly(n)) for n in numbers]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    assert not wrong, wrong[:10]
+    assert len(EXAMPLES) > 900
+    assert shortcut > len(numbers) / 2  # the shortcut is really taken, not always skipped
+    valid = sum(validate_slowly(n) is not None for n in numbers)
+    assert 0.2 < valid / len(numbers) < 0.9  # and the sample mixes valid and invalid numbers
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    seed=st.sampled_from(EXAMPLES),
+    digits=st.lists(st.sampled_from("0123456789"), min_size=0, max_size=9),
+    cut=st.integers(min_value=0, max_value=9),
+)
+def test_shortcut_matches_phonenumbers_on_random_numbers(
+    seed: str, digits: list[str], cut: int
+) -> None:
+    number = seed[: max(2, len(seed) - cut)] + "".join(digits)
+    parser = NumberParser(None)
+    # warm the shape cache with the example itself, then ask for the variant
+    assert parser.e164(seed) == validate_slowly(seed)
+    assert parser.e164(number) == validate_slowly(number)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+12015550123", "+12015550123"),
+        ("+12015550", None),  # too short for the US
+        ("+447400123456", "+447400123456"),
+        ("+4408001111", "+448001111"),  # a national prefix after +44 is dropped
+        ("+390612345678", "+390612345678"),  # Italian leading zero: never the shortcut
+        ("+33612345678", "+33612345678"),
+        ("+33012345678", None),
+        ("+999123456789", None),  # no such country code
+    ],
+)
+def test_known_numbers(raw: str, expected: str | None) -> None:
+    assert NumberParser("US").e164(raw) == expected == validate_slowly(raw)
