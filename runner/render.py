@@ -26,6 +26,7 @@ from jinja2 import (
 from jinja2.exceptions import SecurityError
 
 from runner import gsm, schemas
+from runner.bulk import in_two
 from runner.errors import Problem
 from runner.recipients import Contact, NumberParser, RecipientReader, digest_number, mask_number
 from runner.sandbox import BoundedSandbox, OutsideTemplates, budget
@@ -316,11 +317,17 @@ def render_all(
     variables: Mapping[str, Any],
     known: Sequence[AbstractSet[str]] = (),
 ) -> tuple[list[Campaign], list[Problem]]:
-    """`known`: digests delivered before, whose numbers need no second check."""
-    renderer = Renderer(config, variables, known)
+    """Render every campaign, on two cores when there are many; the same result either way.
+
+    `known`: digests delivered before, whose numbers need no second check.
+    """
+
+    def render(part: Sequence[CampaignSpec]) -> list[tuple[Campaign | None, list[Problem]]]:
+        renderer = Renderer(config, variables, known)
+        return [renderer.render(spec) for spec in part]
+
     campaigns, problems = [], []
-    for spec in specs:
-        campaign, found = renderer.render(spec)
+    for campaign, found in in_two(render, specs):
         problems += [p for p in found if p not in problems]  # a CSV shared by campaigns: once
         if campaign is not None:
             campaigns.append(campaign)

@@ -225,6 +225,8 @@ def schema_problems(document: Document, name: str) -> list[Problem]:
         what = "a campaign (a mapping of fields)" if name == "campaign" else "a mapping of settings"
         message = f"expected {what}, got {_type_of(document.data)}"
         return [Problem(document.path, document.line, "", message)]
+    if schemas.accepts(name)(document.data):
+        return []
     problems: list[Problem] = []
     for error in _one_per_field(schemas.validator(name).iter_errors(document.data)):
         if error.validator == "additionalProperties":

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from runner import schemas
@@ -82,3 +84,54 @@ def test_voice_send_settings_match_the_campaign_rules() -> None:
     campaign = schemas.schema("campaign")["properties"]
     for field in ("sender", "send_at", "purpose", "voice_gender", "voice_language"):
         assert body[field] == campaign[field], field
+
+
+@pytest.mark.parametrize(("name", "path"), corpus("valid") + corpus("invalid"))
+def test_fast_check_agrees_with_jsonschema_on_the_corpus(name: str, path: Path) -> None:
+    data = instance(path)
+    assert schemas.accepts(name)(data) == schemas.validator(name).is_valid(data)
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 2000),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["", "a", "ACME", "+33612345678", "en-US", "alert", "2026-12-04T09:00:00Z"]),
+    st.text(max_size=12),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+def _mutations(data: Any, draw: Any) -> Any:
+    """The document with one value replaced, one key dropped, or one key added."""
+    if not isinstance(data, dict) or not data:
+        return draw(VALUES)
+    key = draw(st.sampled_from(sorted(data)))
+    action = draw(st.sampled_from(["replace", "drop", "add", "descend"]))
+    changed = dict(data)
+    if action == "replace":
+        changed[key] = draw(VALUES)
+    elif action == "drop":
+        del changed[key]
+    elif action == "add":
+        changed[draw(st.text(max_size=10))] = draw(VALUES)
+    elif isinstance(data[key], dict | list) and data[key]:
+        inner = data[key]
+        if isinstance(inner, list):
+            changed[key] = [_mutations(inner[0], draw), *inner[1:]]
+        else:
+            changed[key] = _mutations(inner, draw)
+    return changed
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(st.data())
+def test_fast_check_agrees_with_jsonschema_on_mutated_files(data: st.DataObject) -> None:
+    name, path = data.draw(st.sampled_from([p.values for p in corpus("valid")]))
+    document = _mutations(instance(path), data.draw)
+    assert schemas.accepts(name)(document) == schemas.validator(name).is_valid(document)
