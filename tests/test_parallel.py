@@ -26,7 +26,7 @@ def _many_campaigns(project: ProjectDir, count: int, broken: tuple[int, ...] = (
 def test_two_processes_plan_exactly_like_one(project: ProjectDir) -> None:
     _many_campaigns(project, 260)  # over the threshold: the second half goes to a child
     one = project.run("plan", "--format", "json", env={"RUNNER_JOBS": "1"})
-    two = project.run("-v", "plan", "--format", "json", env={"RUNNER_JOBS": "2"})
+    two = project.run("-vv", "plan", "--format", "json", env={"RUNNER_JOBS": "2"})
     assert one.code == two.code == 0, two
     assert one.out == two.out
     assert "260 items: the last 130 in a second process" in two.err
