@@ -41,7 +41,8 @@ class Settings:
         config, problems = load_config(self.root, self.config)
         if problems:
             raise InputError(problems)
-        return config, open_state(state_location(self.state, config.state), config.root)
+        location = state_location(self.state, config.state)
+        return config, open_state(location, config.root, config.project)
 
 
 pass_settings = click.make_pass_decorator(Settings)

@@ -13,7 +13,8 @@ from runner.state.model import Accept, Forget, Resolve, State, body_for_state
 
 
 def backend_for(project: Project, option: str | None) -> Backend:
-    return open_state(state_location(option, project.config.state), project.config.root)
+    config = project.config
+    return open_state(state_location(option, config.state), config.root, config.project)
 
 
 def planned(project: Project, state: State, simulate: bool = False) -> Plan:
