@@ -221,6 +221,12 @@ class PostgresState:
                 self._snapshot(conn, state, last)
             return state
 
+    def replace(self, state: State) -> None:
+        """Make `state` the whole state, lineage and serial included (the caller holds the lock)."""
+        with self._use() as conn, conn.transaction():
+            _, _, last = self._read(conn)
+            self._snapshot(conn, state, last)
+
     def _snapshot(self, conn: Connection, state: State, through: int) -> None:
         """A new snapshot holding every record up to `through`; keep the previous one as backup."""
         conn.execute(
