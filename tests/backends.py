@@ -28,7 +28,8 @@ def query(project: ProjectDir, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
     assert project.state_url and project.key
     with psycopg.connect(project.state_url, autocommit=True) as conn:
-        return conn.execute(sql, (project.key, *params)).fetchall()  # type: ignore[arg-type]
+        cursor = conn.execute(sql, (project.key, *params))  # type: ignore[arg-type]
+        return cursor.fetchall() if cursor.description else []
 
 
 def stored_state(project: ProjectDir) -> dict[str, Any]:

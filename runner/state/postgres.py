@@ -83,11 +83,15 @@ class PostgresState:
             conn = psycopg.connect(
                 self.url, autocommit=True, connect_timeout=10, application_name="runner"
             )
-            weakref.finalize(self, conn.close)
+            try:  # read committed here: after waiting for another migrator, see its tables
+                migrate(conn, f"the database of {self.describe()}")
+            except BaseException:
+                conn.close()
+                raise
             # a reader sees one snapshot and the records after it, never a half-made commit
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            weakref.finalize(self, conn.close)
             self._conn = conn
-            migrate(conn, f"the database of {self.describe()}")
         return self._conn
 
     def close(self) -> None:
