@@ -33,6 +33,15 @@ def find_binaries() -> Path | None:
     return None
 
 
+def system_tool(name: str) -> str:
+    """runuser, useradd: in sbin, which a non-login PATH may lack."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    found = shutil.which(name, path=search)
+    if found is None:
+        raise RuntimeError(f"{name} not found: it is needed to run PostgreSQL as another user")
+    return found
+
+
 def unprivileged_user() -> str | None:
     """None when not root; otherwise a user PostgreSQL agrees to run as."""
     if os.geteuid() != 0:
@@ -43,7 +52,9 @@ def unprivileged_user() -> str | None:
             return name
         except KeyError:
             continue
-    subprocess.run(["useradd", "--system", "--no-create-home", "runner-pg"], check=True)
+    subprocess.run(
+        [system_tool("useradd"), "--system", "--no-create-home", "runner-pg"], check=True
+    )
     return "runner-pg"
 
 
@@ -67,7 +78,7 @@ class PostgresServer:
     def _run(self, tool: str, *args: str) -> None:
         command = [str(self.binaries / tool), *args]
         if self.user:
-            command = ["runuser", "-u", self.user, "--", *command]
+            command = [system_tool("runuser"), "-u", self.user, "--", *command]
         done = subprocess.run(command, cwd=self.folder, capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed: {done.stdout}{done.stderr}")
