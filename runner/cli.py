@@ -51,7 +51,8 @@ class Settings:
         config, problems = load_config(self.root, self.config)
         if problems:
             raise InputError(problems)
-        return config, open_state(state_location(self.state, config.state), config.root)
+        location = state_location(self.state, config.state)
+        return config, open_state(location, config.root, config.project)
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -379,6 +380,33 @@ def state_resolve(settings: Settings, name: str, verdict: str | None) -> None:
         raise RunnerError("say what happened: --sent or --not-sent")
     _, backend = settings.config_and_backend()
     click.echo(operations.resolve(backend, name, verdict == "sent"))
+
+
+COPY_FORCE = click.option(
+    "--force", is_flag=True, help="Overwrite another lineage or a newer serial there."
+)
+
+
+@state.command("push")
+@click.argument("location")
+@COPY_FORCE
+@pass_settings
+def state_push(settings: Settings, location: str, force: bool) -> None:
+    """Copy the whole state to LOCATION (a file or a postgresql:// URL)."""
+    config, backend = settings.config_and_backend()
+    other = open_state(location, config.root, config.project)
+    click.echo(operations.copy_state(backend, other, force))
+
+
+@state.command("pull")
+@click.argument("location")
+@COPY_FORCE
+@pass_settings
+def state_pull(settings: Settings, location: str, force: bool) -> None:
+    """Copy the whole state from LOCATION (a file or a postgresql:// URL) into this one."""
+    config, backend = settings.config_and_backend()
+    other = open_state(location, config.root, config.project)
+    click.echo(operations.copy_state(other, backend, force))
 
 
 @cli.command("force-unlock")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 
-from runner.errors import InputError, RunnerError
+from runner.errors import InputError, RunnerError, StateError, UsageError
 from runner.plan import Plan, make_plan, send_time_problems
 from runner.project import Project
 from runner.state import Backend, open_state, state_location
 from runner.state.model import Accept, Forget, Resolve, State, body_for_state
+from runner.state.snapshot import dump_state
 
 
 def backend_for(project: Project, option: str | None) -> Backend:
-    return open_state(state_location(option, project.config.state), project.config.root)
+    config = project.config
+    return open_state(state_location(option, config.state), config.root, config.project)
 
 
 def planned(project: Project, state: State, simulate: bool = False) -> Plan:
@@ -79,3 +81,38 @@ def resolve(backend: Backend, name: str, sent: bool) -> str:
 
 def force_unlock(backend: Backend, lock_id: str) -> str:
     return backend.force_unlock(lock_id)
+
+
+def copy_state(source: Backend, destination: Backend, force: bool) -> str:
+    """Copy the whole state (lineage, serial, pending sends, history) under both locks."""
+    if source.describe() == destination.describe():
+        raise UsageError(f"{source.describe()} is both the source and the destination")
+    with source.locked("state copy"), destination.locked("state copy"):
+        state = source.read()
+        if not state.lineage:
+            raise RunnerError(f"{source.describe()} holds no state yet; there is nothing to copy")
+        there = destination.read()
+        if there.lineage and dump_state(there) == dump_state(state):
+            return f"{destination.describe()} already holds this state (serial={state.serial})"
+        if not force:
+            refuse_overwrite(state, there, destination.describe())
+        destination.replace(state)
+        if dump_state(destination.read()) != dump_state(state):
+            raise StateError(f"the copy at {destination.describe()} differs from its source")
+    return (
+        f"copied state {state.lineage} (serial {state.serial}, {len(state.campaigns)} "
+        f"campaign(s)) from {source.describe()} to {destination.describe()}"
+    )
+
+
+def refuse_overwrite(state: State, there: State, where: str) -> None:
+    """A destination may only be empty or an older copy of the same state, unless forced."""
+    if not there.lineage:
+        return
+    if there.lineage != state.lineage:
+        problem = f"holds another state (lineage {there.lineage})"
+    elif there.serial >= state.serial:
+        problem = f"is ahead or has diverged (serial {there.serial}, source {state.serial})"
+    else:
+        return
+    raise StateError(f"{where} {problem}; nothing was copied: pass --force to overwrite it")

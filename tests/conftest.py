@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import phonenumbers
 import pytest
+from pg import DATABASE, PASSWORD, PostgresServer, find_binaries
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,6 +60,9 @@ class ProjectDir:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.backend = "local"
+        self.state_url: str | None = None  # with the postgresql backend
+        self.key: str | None = None  # runner.yaml `project:`
         (root / "campaigns").mkdir(parents=True, exist_ok=True)
 
     def write(self, name: str, text: str) -> Path:
@@ -67,7 +72,9 @@ class ProjectDir:
         return path
 
     def run(self, *args: str, **kwargs: object) -> Result:
-        return run_cli("-C", str(self.root), *args, **kwargs)  # type: ignore[arg-type]
+        result = run_cli("-C", str(self.root), *args, **kwargs)  # type: ignore[arg-type]
+        assert PASSWORD not in result.output, result  # the database password is never shown
+        return result
 
 
 BASIC_CONFIG = """
@@ -80,10 +87,45 @@ defaults:
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> ProjectDir:
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> ProjectDir:
+    """A project on the local state, or on PostgreSQL with `both_backends` (its own key)."""
     p = ProjectDir(tmp_path / "proj")
-    p.write("runner.yaml", BASIC_CONFIG)
+    p.backend = getattr(request, "param", "local")
+    config = BASIC_CONFIG
+    if p.backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        p.state_url, p.key = server.url(DATABASE), f"t-{uuid.uuid4().hex[:12]}"
+        config += f"project: {p.key}\nstate: {p.state_url}\n"
+    p.write("runner.yaml", config)
     return p
+
+
+both_backends = pytest.mark.parametrize("project", ["local", "postgresql"], indirect=True)
+
+
+def fail_or_skip(reason: str) -> None:
+    """Without PostgreSQL a developer's run skips; a CI run (CI set) must fail instead."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: PostgreSQL tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the whole session, stopped at the end."""
+    binaries = find_binaries()
+    if binaries is None:
+        fail_or_skip("PostgreSQL's initdb/pg_ctl are not installed")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        fail_or_skip("psycopg is not installed: pip install -e '.[test]'")
+    assert binaries is not None
+    server = PostgresServer(binaries)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 @pytest.fixture

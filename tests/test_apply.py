@@ -2,6 +2,7 @@
 
 Exactly-once is checked from the emulator's JSON-lines record of accepted sends: every
 (text, recipient) pair the files ask for appears there once, through faults, re-runs and kills.
+Tests marked `both_backends` run on the local state file and on PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from backends import held_lock, unfolded, wait_until_released
 from conftest import (
     API_ENV,
     EmulatorProcess,
     ProjectDir,
     Result,
+    both_backends,
     us_numbers,
     write_campaign,
 )
@@ -47,6 +50,7 @@ def state_files(project: ProjectDir) -> list[str]:
     return sorted(p.name for p in project.root.iterdir() if p.name.startswith("runner.state"))
 
 
+@both_backends
 def test_exactly_once_through_faults_then_nothing_more(
     project: ProjectDir, emulators: Callable[..., EmulatorProcess]
 ) -> None:
@@ -82,6 +86,7 @@ def test_exactly_once_through_faults_then_nothing_more(
     assert len(emulator.sends()) == sent
 
 
+@both_backends
 def test_changed_text_reaches_everyone_once_more(
     project: ProjectDir, emulator: EmulatorProcess
 ) -> None:
@@ -95,6 +100,7 @@ def test_changed_text_reaches_everyone_once_more(
     expect_once(emulator, {(t, n) for t in ("First version.", "Second version.") for n in numbers})
 
 
+@both_backends
 def test_added_recipients_alone_hear_the_message(
     project: ProjectDir, emulator: EmulatorProcess
 ) -> None:
@@ -159,29 +165,16 @@ def test_confirmation_on_a_terminal(project: ProjectDir, emulator: EmulatorProce
     expect_once(emulator, {("Hello.", n) for n in us_numbers(2)})
 
 
-HOLDER = """
-import sys, time
-from pathlib import Path
-from runner.state.local import LocalState
-with LocalState(Path(sys.argv[1])).locked("test holder") as info:
-    print(info.id, flush=True)
-    time.sleep(120)
-"""
-
-
+@both_backends
 def test_a_held_lock_refuses_apply_at_once(project: ProjectDir, emulator: EmulatorProcess) -> None:
     write_campaign(project, "notice", "Hello.", us_numbers(2))
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(project.root / "runner.state.json")],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdout is not None
-        holder.stdout.readline()  # the lock is held from here
+    with held_lock(project) as (holder, _):
         started = time.monotonic()
         result = apply(project, emulator)
         assert time.monotonic() - started < 5
         holder.kill()
+        holder.wait()
+    wait_until_released(project)
     assert result.code == 1
     assert f"pid {holder.pid}, test holder" in result.err
     assert socket.gethostname() in result.err
@@ -190,6 +183,7 @@ def test_a_held_lock_refuses_apply_at_once(project: ProjectDir, emulator: Emulat
     assert len(emulator.sends()) == 1
 
 
+@both_backends
 def test_crash_loop_delivers_exactly_once(
     project: ProjectDir, emulators: Callable[..., EmulatorProcess]
 ) -> None:
@@ -197,7 +191,6 @@ def test_crash_loop_delivers_exactly_once(
     emulator = emulators("--latency", "0.01", seed=3)
     numbers = us_numbers(3000)
     rng = random.Random(20261205)
-    journal = project.root / "runner.state.json.journal"
     command = [sys.executable, "-m", "runner", "-C", str(project.root), "apply"]
     command += ["--auto-approve", "--concurrency", "4", "--api-url", emulator.url]
     killed_mid_send = 0
@@ -211,18 +204,19 @@ def test_crash_loop_delivers_exactly_once(
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
-        while not journal.exists() and process.poll() is None and time.monotonic() < deadline:
+        while not unfolded(project) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.001)
         time.sleep(rng.uniform(0.0, 0.08))
         if process.poll() is None:
-            killed_mid_send += journal.exists()
+            killed_mid_send += bool(unfolded(project))
             process.send_signal(signal.SIGKILL)
         process.wait()
+        wait_until_released(project)
         codes = [apply(project, emulator).code]
         while codes[-1] != 0 and len(codes) < 5:
             codes.append(apply(project, emulator).code)
         assert codes[-1] == 0, codes
-        assert not journal.exists()
+        assert not unfolded(project)
     assert killed_mid_send >= 3
     expect_once(emulator, {(f"Crash trial {t}.", n) for t in range(5) for n in numbers})
 
@@ -255,6 +249,7 @@ def plan_json(project: ProjectDir) -> dict[str, Any]:
     return data
 
 
+@both_backends
 def test_simulate_records_nothing_as_delivered(
     project: ProjectDir, emulator: EmulatorProcess
 ) -> None:
@@ -270,6 +265,7 @@ def test_simulate_records_nothing_as_delivered(
     expect_once(emulator, {("Hello.", n) for n in numbers})
 
 
+@both_backends
 def test_simulate_never_settles_a_real_send_of_unknown_outcome(
     project: ProjectDir, emulators: Callable[..., EmulatorProcess]
 ) -> None:
@@ -291,6 +287,7 @@ def test_simulate_never_settles_a_real_send_of_unknown_outcome(
     expect_once(emulator, {("Hello.", n) for n in numbers})
 
 
+@both_backends
 def test_json_summary(project: ProjectDir, emulator: EmulatorProcess) -> None:
     write_campaign(project, "notice", "Hello.", us_numbers(501))
     result = apply(project, emulator, "--format", "json")

@@ -1,4 +1,7 @@
-"""The state through the CLI: its file, its commands, its lock and its journal."""
+"""The state through the CLI: its file, its commands, its lock and its journal.
+
+Tests marked `both_backends` run on the local file and on PostgreSQL alike.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,26 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from conftest import API_ENV, EmulatorProcess, ProjectDir, us_numbers, write_campaign
+from backends import (
+    has_state,
+    held_lock,
+    latest_snapshot,
+    stored_state,
+    stored_text,
+    unfolded,
+    wait_until_released,
+)
+from conftest import (
+    API_ENV,
+    EmulatorProcess,
+    ProjectDir,
+    both_backends,
+    us_numbers,
+    write_campaign,
+)
 
 from runner.recipients import digest_number
 from runner.state.model import Accept, entry_to_dict
@@ -28,8 +46,7 @@ def state_path(project: ProjectDir) -> Path:
 
 
 def read_state(project: ProjectDir) -> dict[str, object]:
-    data: dict[str, object] = json.loads(state_path(project).read_text(encoding="utf-8"))
-    return data
+    return stored_state(project)
 
 
 def two_campaigns(project: ProjectDir) -> tuple[list[str], list[str]]:
@@ -48,6 +65,7 @@ def leave_pending(project: ProjectDir, emulator: EmulatorProcess) -> None:
     assert "unknown" in result.out
 
 
+@both_backends
 def test_state_file_has_version_lineage_serial(project: ProjectDir) -> None:
     two_campaigns(project)
     assert project.run("state", "accept", "alpha").code == 0
@@ -63,6 +81,7 @@ def test_state_file_has_version_lineage_serial(project: ProjectDir) -> None:
 CALL_BACK = "We call you back at {{ recipient.phone_number }} ({{ recipient.phone_number[2:] }})."
 
 
+@both_backends
 def test_state_holds_no_phone_number(
     project: ProjectDir, emulators: Callable[..., EmulatorProcess]
 ) -> None:
@@ -78,21 +97,21 @@ def test_state_holds_no_phone_number(
     assert f"We call you back at {beta[0]} ({beta[0][2:]})." in [
         s["text"] for s in emulator.sends()
     ]
-    for name in (STATE, STATE + ".backup"):
-        text = (project.root / name).read_text(encoding="utf-8")
-        for number in alpha + beta:
-            digits = number.lstrip("+")
-            for form in (number, digits, digits[1:], f"{digits[1:4]} {digits[4:7]} {digits[7:]}"):
-                assert form not in text, (name, form)
-        assert all(digest_number(n) in text for n in alpha + beta)
+    text = stored_text(project)  # with the local backend, the file and its backup
+    for number in alpha + beta:
+        digits = number.lstrip("+")
+        for form in (number, digits, digits[1:], f"{digits[1:4]} {digits[4:7]} {digits[7:]}"):
+            assert form not in text, form
+    assert all(digest_number(n) in json.dumps(read_state(project)) for n in alpha + beta)
     assert "We call you back at [recipient] ([recipient])." in json.dumps(read_state(project))
 
 
+@both_backends
 def test_state_list_show_forget(project: ProjectDir) -> None:
     two_campaigns(project)
     for refused in (("forget", "alpha"), ("resolve", "alpha", "--sent")):
         assert project.run("state", *refused).code == 1
-    assert not state_path(project).exists()  # a refusal creates no state
+    assert not has_state(project)  # a refusal creates no state
     assert project.run("state", "list").out.strip() == (
         "The state is empty: nothing has been delivered yet."
     )
@@ -125,6 +144,7 @@ def test_state_list_show_forget(project: ProjectDir) -> None:
         assert result.err.startswith("runner: ") and "Traceback" not in result.err
 
 
+@both_backends
 def test_resolve_sent_and_not_sent(
     project: ProjectDir, emulators: Callable[..., EmulatorProcess]
 ) -> None:
@@ -196,30 +216,7 @@ def test_each_write_replaces_the_file_and_keeps_a_backup(project: ProjectDir) ->
     assert not (project.root / (STATE + ".journal")).exists()
 
 
-HOLDER = """
-import sys, time
-from pathlib import Path
-from runner.state.local import LocalState
-with LocalState(Path(sys.argv[1])).locked("test holder") as info:
-    print(info.id, flush=True)
-    time.sleep(120)
-"""
-
-
-@contextmanager
-def held_lock(project: ProjectDir) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Another process holding the state lock; yields it and its lock id."""
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(state_path(project))], stdout=subprocess.PIPE, text=True
-    ) as holder:
-        assert holder.stdout is not None
-        lock_id = holder.stdout.readline().strip()
-        try:
-            yield holder, lock_id
-        finally:
-            holder.kill()
-
-
+@both_backends
 def test_lock_contention_names_the_holder(project: ProjectDir) -> None:
     two_campaigns(project)
     project.run("state", "accept", "alpha")
@@ -240,15 +237,18 @@ def test_lock_contention_names_the_holder(project: ProjectDir) -> None:
         assert f"lock {lock_id} is held by a live process" in live.err
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+        wait_until_released(project)
         freed = project.run("state", "forget", "alpha")  # the lock ended with its holder
         assert freed.code == 0, freed
 
 
+@both_backends
 def test_force_unlock_a_dead_holder(project: ProjectDir) -> None:
     two_campaigns(project)
     with held_lock(project) as (holder, lock_id):
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+        wait_until_released(project)
         assert project.run("force-unlock", "not-the-id").code == 1
         result = project.run("force-unlock", lock_id)
         assert result.code == 0, result
@@ -291,11 +291,11 @@ def test_a_corrupt_journal_line_before_the_end_is_an_error(project: ProjectDir) 
     assert f"{journal}:1: corrupt journal record" in result.err
 
 
+@both_backends
 def test_a_killed_apply_leaves_a_journal_the_next_command_replays(project: ProjectDir) -> None:
     two_campaigns(project)
     project.run("state", "accept", "alpha")
-    snapshot = state_path(project).read_bytes()
-    journal = project.root / (STATE + ".journal")
+    snapshot = latest_snapshot(project)
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
@@ -308,19 +308,19 @@ def test_a_killed_apply_leaves_a_journal_the_next_command_replays(project: Proje
             stderr=subprocess.DEVNULL,
         ) as apply:
             deadline = time.monotonic() + 20
-            while b"intent" not in (journal.read_bytes() if journal.exists() else b""):
+            while b"intent" not in unfolded(project):
                 assert time.monotonic() < deadline and apply.poll() is None
                 time.sleep(0.01)
             apply.send_signal(signal.SIGKILL)
-    assert state_path(project).read_bytes() == snapshot  # only the journal knows
+    assert latest_snapshot(project) == snapshot  # only the journal (or records) know
     assert "beta: 0 recipients reached, 0 messages, 0 sends, 1 pending" in (
         project.run("state", "list").out
     )
     plan = project.run("plan")
     assert "! beta  pending" in plan.out
-    assert journal.exists()  # plan replays, never writes
+    assert unfolded(project)  # plan replays, never writes
     assert project.run("state", "resolve", "beta", "--not-sent").code == 0
-    assert not journal.exists()
+    assert not unfolded(project)
     assert "beta: 0 recipients reached, 0 messages, 1 send" in project.run("state", "list").out
 
 

@@ -25,6 +25,7 @@ class Backend(Protocol):
     def record_all(self, entries: Sequence[Entry]) -> None: ...
     def commit(self) -> State: ...
     def force_unlock(self, lock_id: str) -> str: ...
+    def replace(self, state: State) -> None: ...
 
 
 def state_location(option: str | None, configured: str | None) -> str:
@@ -32,10 +33,32 @@ def state_location(option: str | None, configured: str | None) -> str:
     return option or os.environ.get("RUNNER_STATE") or configured or DEFAULT_STATE
 
 
-def open_state(location: str, root: Path) -> Backend:
-    if location.startswith(("postgresql://", "postgres://")):
-        raise StateError("the PostgreSQL state backend is not available yet")
+def is_postgres(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def open_state(location: str, root: Path, project: str | None = None) -> Backend:
+    """The backend for a location: a postgresql:// URL, or a file path relative to `root`."""
+    if is_postgres(location):
+        return _open_postgres(location, project)
     from runner.state.local import LocalState
 
     path = Path(location)
     return LocalState(path if path.is_absolute() else root / path)
+
+
+def _open_postgres(url: str, project: str | None) -> Backend:
+    if not project:
+        raise StateError(
+            "a postgresql:// state is shared: set `project:` in runner.yaml to this project's "
+            "key in it (e.g. `project: acme-alerts`)"
+        )
+    try:
+        from runner.state.postgres import PostgresState
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("psycopg"):
+            raise
+        raise StateError(
+            "the PostgreSQL state backend needs psycopg: pip install 'runner[postgres]'"
+        ) from None
+    return PostgresState(url, project)

@@ -212,6 +212,15 @@ class LocalState:
                 fsync_folder(self.path.parent)
             return state
 
+    def replace(self, state: State) -> None:
+        """Make `state` the whole state, lineage and serial included (the caller holds the lock)."""
+        with self._write_lock:
+            self._close_journal()
+            self._write_snapshot(state)
+            if self.journal.exists():
+                self.journal.unlink()
+                fsync_folder(self.path.parent)
+
     def _close_journal(self) -> None:
         if self._journal_fd is not None:
             os.close(self._journal_fd)
