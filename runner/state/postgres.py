@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
@@ -208,13 +208,20 @@ class PostgresState:
 
     def record(self, entry: Entry) -> None:
         """One INSERT, committed before returning (the caller holds the lock)."""
-        data = entry_to_dict(entry)
-        row = (self.project, entry.kind, data.get("campaign"), data.get("request_id"), Jsonb(data))
-        with self._use() as conn:
-            conn.execute(
+        self.record_all((entry,))
+
+    def record_all(self, entries: Sequence[Entry]) -> None:
+        """The records in one transaction: all durable when it returns, or none."""
+        rows = []
+        for entry in entries:
+            data = entry_to_dict(entry)
+            keys = (data.get("campaign"), data.get("request_id"))
+            rows.append((self.project, entry.kind, *keys, Jsonb(data)))
+        with self._use() as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(
                 "INSERT INTO runner_records (project, kind, campaign, request_id, record) "
                 "VALUES (%s, %s, %s, %s, %s)",
-                row,
+                rows,
             )
 
     def commit(self) -> State:
