@@ -5,6 +5,9 @@ fresh emulator process. Runner's figure is its own `send_seconds` (first intent 
 recorded); the floor's is first request to last answer. Target: runner >= 0.8x floor batches/s.
 Also prints the state's cost per send (intent + outcome records) at 100 and at 2,000 sends.
 
+Also the whole `runner apply` (no saved plan: planning the list included) against the same
+floor: target >= 0.7x.
+
 Usage: python benchmarks/apply_throughput.py [--batches 2000] [--size 500] [--runs 3]
 """
 
@@ -74,34 +77,20 @@ def floor_run(url: str, payloads: list[dict], concurrency: int) -> float:
     return elapsed
 
 
-def runner_run(root: Path, url: str, plan_file: Path, concurrency: int) -> float:
+def runner_run(root: Path, url: str, plan_file: Path | None, concurrency: int) -> float:
+    """Seconds: with a saved plan, apply's own send phase; without, the whole command."""
     state = root / "runner.state.json"
     for suffix in ("", ".journal", ".backup", ".lock"):
         Path(str(state) + suffix).unlink(missing_ok=True)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "-C",
-            str(root),
-            "apply",
-            str(plan_file),
-            "--auto-approve",
-            "--api-url",
-            url,
-            "--format",
-            "json",
-            "--concurrency",
-            str(concurrency),
-        ],
-        capture_output=True,
-        text=True,
-        env=ENV,
-    )
+    saved = [str(plan_file)] if plan_file else []
+    command = [sys.executable, "-m", "runner", "-C", str(root), "apply", *saved, "--auto-approve"]
+    command += ["--api-url", url, "--format", "json", "--concurrency", str(concurrency)]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=ENV)
+    elapsed = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"apply failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return float(json.loads(done.stdout)["send_seconds"])
+    return float(json.loads(done.stdout)["send_seconds"]) if plan_file else elapsed
 
 
 def state_cost(root: Path, sends: int, size: int) -> list[float]:
@@ -123,13 +112,13 @@ def state_cost(root: Path, sends: int, size: int) -> list[float]:
     return costs
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, default=2000)
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         write_big_list(root, args.batches * args.size)
@@ -140,37 +129,45 @@ def main() -> None:
             capture_output=True,
         )
         payloads = [b["payload"] for b in json.loads(plan_file.read_text())["batches"]]
-        samples: dict[str, list[float]] = {"floor": [], "runner": []}
+        samples: dict[str, list[float]] = {"floor": [], "send": [], "whole": []}
         for _ in range(args.runs):
-            for name in ("floor", "runner"):
+            for name in samples:
                 proc, url = start_emulator()
                 try:
-                    seconds = (
-                        floor_run(url, payloads, args.concurrency)
-                        if name == "floor"
-                        else runner_run(root, url, plan_file, args.concurrency)
-                    )
+                    if name == "floor":
+                        seconds = floor_run(url, payloads, args.concurrency)
+                    else:
+                        saved = plan_file if name == "send" else None
+                        seconds = runner_run(root, url, saved, args.concurrency)
                 finally:
                     proc.terminate()
                     proc.wait()
                 samples[name].append(seconds)
-        floor, runner = (statistics.median(samples[k]) for k in ("floor", "runner"))
-        print(f"batches: {len(payloads)} of up to {args.size}, concurrency {args.concurrency}")
-        print(
-            f"floor (bare requests pool), median of {args.runs}: {len(payloads) / floor:.1f} "
-            f"batches/s ({floor:.2f} s)"
-        )
-        print(
-            f"runner apply send phase, median of {args.runs}: {len(payloads) / runner:.1f} "
-            f"batches/s ({runner:.2f} s)"
-        )
-        print(f"ratio runner/floor throughput: {floor / runner:.2f} (target >= 0.8)")
+        floor, send, whole = (statistics.median(samples[k]) for k in ("floor", "send", "whole"))
         small = statistics.median(state_cost(root, 100, args.size))
         large = statistics.median(state_cost(root, 2000, args.size)[-100:])
-        print(
-            f"state cost per send: {small * 1e3:.2f} ms at 100 sends, "
-            f"{large * 1e3:.2f} ms at 2,000 sends (ratio {large / small:.2f}, target flat)"
-        )
+    count = len(payloads)
+    print(f"batches: {count} of up to {args.size}, concurrency {args.concurrency}")
+    print(f"floor (bare requests pool), median of {args.runs}: {count / floor:.1f} batches/s")
+    print(
+        f"runner apply send phase, median of {args.runs}: {count / send:.1f} batches/s, "
+        f"ratio to floor {floor / send:.2f} (target >= 0.9; the apply issue asked 0.8)"
+    )
+    print(
+        f"runner apply whole (plan of {args.batches * args.size:,} numbers included), median of "
+        f"{args.runs}: {whole:.2f} s, ratio to floor {floor / whole:.2f} (target >= 0.7)"
+    )
+    print(
+        f"state cost per send: {small * 1e3:.2f} ms at 100 sends, {large * 1e3:.2f} ms at "
+        f"2,000 sends (ratio {large / small:.2f}, target <= 1.2)"
+    )
+    return {
+        "floor_bps": count / floor,
+        "send_ratio": floor / send,
+        "whole_ratio": floor / whole,
+        "whole_s": whole,
+        "state_ratio": large / small,
+    }
 
 
 if __name__ == "__main__":
