@@ -108,3 +108,18 @@ def test_unsent_then_crash_past_24h_is_refused_until_resolved_not_sent(
     assert code == 0, out
     assert_exactly_once(provider.pairs(), WANTED)
     figures.add("crashes recovered past 24 h")
+
+
+def test_a_resent_pending_batch_keeps_the_age_of_its_first_request(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    """The provider's 24 h run from the first request it accepted, not from a later retry."""
+    write_campaign(project, "notice", TEXT, NUMBERS)
+    first = crash_after_the_provider_accepted(project, emulators)
+    busy = emulators("--rate-429", "1", "--retry-after", "0")  # 22 h on: re-sent, no answer
+    code, out = apply_later(project, 22, busy.url)
+    assert (code, "failed: notice rn-" in out, BLOCKED in out) == (1, True, False), out
+    assert busy.sends() == []
+    later = emulators()  # 25 h after the first request, the provider has forgotten it
+    assert_blocked(project, 25, later)
+    assert_exactly_once(pairs_of([first.pairs(), busy.pairs(), later.pairs()]), WANTED)
