@@ -113,8 +113,12 @@ class LocalState:
                 f"the state is locked: {holder.describe() if holder else 'by another process'}"
             ) from None
         info = LockInfo.mine(operation)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.to_json().encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.to_json().encode(), 0)
+        except OSError as e:  # a full disk: nothing could be recorded either
+            os.close(fd)
+            raise _explain(e, "lock", self.lock_path) from e
         self._lock_fd = fd
         return info
 
