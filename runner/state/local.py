@@ -172,7 +172,7 @@ class LocalState:
             try:
                 if self._journal_fd is None:
                     self._journal_fd = self._open_journal()
-                os.write(self._journal_fd, line.encode())
+                _append(self._journal_fd, line.encode())
                 if isinstance(entry, Intent):
                     # The intent must reach the disk before its request leaves. An outcome lost
                     # to a power cut only leaves the intent pending: the next apply re-sends the
@@ -226,6 +226,24 @@ def _read_info(fd: int) -> LockInfo | None:
         return LockInfo.from_json(os.pread(fd, 4096, 0).decode())
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Write all of `data` or none of it: a nearly full disk takes part of a write and says
+    nothing. A partial intent would be dropped by readers after its request had left, and a
+    later record glued to it would make the journal unreadable."""
+    written = 0
+    try:
+        while written < len(data):
+            count = os.write(fd, data[written:])
+            if count == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written += count
+    except OSError:
+        if written:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
+        raise
 
 
 def _drop_torn_tail(fd: int) -> None:

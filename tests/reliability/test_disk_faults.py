@@ -171,7 +171,7 @@ def durable_request_ids(folder: Path) -> set[str]:
     return ids
 
 
-@pytest.mark.parametrize("free", [0])
+@pytest.mark.parametrize("free", [0, 8_000, 30_000, 70_000])
 @pytest.mark.parametrize("strategy", full_strategies())
 def test_full_disk_ends_clearly_with_every_send_recorded(
     strategy: str,
@@ -187,6 +187,7 @@ def test_full_disk_ends_clearly_with_every_send_recorded(
     result = fill_and_apply(strategy, free, project, emulator.url, after)
     hint = "the disk is full; free some space" if strategy == "tmpfs" else "File too large"
     assert_one_clear_line(result, hint)
+    assert len(result.err.splitlines()) == 1, result
     ends = state_bytes(after)
     assert ends["runner.state.json"] == before["runner.state.json"]
     assert ends.get("runner.state.json.backup") == before.get("runner.state.json.backup")
