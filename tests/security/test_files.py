@@ -89,6 +89,28 @@ def test_project_folders_cannot_lead_out(project: ProjectDir, outside: Path) -> 
     assert all("leads outside the project; use a folder inside it" in line for line in lines)
 
 
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    "=SUM(12025550100,43)",  # a spreadsheet shows 12025550143: never call +12025550100
+    '=HYPERLINK("tel:+12025550111")',
+    "@SUM(12025550100)",
+    "=+12025550143",
+]
+
+
+def test_spreadsheet_formulas_are_refused_as_numbers(project: ProjectDir) -> None:
+    cells = "".join(f'"{f.replace(chr(34), chr(34) * 2)}"\n' for f in FORMULAS)
+    project.write("contacts/formulas.csv", "phone_number\n" + cells)
+    project.write(
+        "campaigns/c.yaml", "name: c\ntext: Hello.\nrecipients:\n  - file: contacts/formulas.csv\n"
+    )
+    lines = validate(project)
+    assert len(lines) == len(FORMULAS), lines
+    for number, (line, formula) in enumerate(zip(lines, FORMULAS, strict=True), 2):
+        assert line.startswith(f"contacts/formulas.csv:{number}: phone_number: '"), line
+        assert "is not a valid phone number" in line, (line, formula)
+
+
 def test_nul_bytes_are_refused(project: ProjectDir) -> None:
     (project.root / "contacts").mkdir()
     (project.root / "contacts/nul.csv").write_bytes(b"phone_number\n+1202555\x000143\n")
