@@ -20,10 +20,10 @@ from delivery import apply_until_success, assert_exactly_once, write_big_project
 SIZES = [520 if i % 4 == 0 else 230 for i in range(20)]
 MODES: dict[str, tuple[str, ...]] = {
     "latency": ("--latency", "0.05"),
-    "429": ("--rate-429", "0.5", "--retry-after", "0"),
-    "500-before": ("--rate-500-before", "0.5"),
-    "500-after": ("--rate-500-after", "0.5"),
-    "drop-after": ("--rate-drop-after", "0.5"),
+    "429": ("--rate-429", "0.6", "--retry-after", "0"),
+    "500-before": ("--rate-500-before", "0.6"),
+    "500-after": ("--rate-500-after", "0.6"),
+    "drop-after": ("--rate-drop-after", "0.6"),
     "mixed": (
         *("--latency", "0.01", "--rate-429", "0.15", "--retry-after", "0"),
         *("--rate-500-before", "0.15", "--rate-500-after", "0.15", "--rate-drop-after", "0.15"),
