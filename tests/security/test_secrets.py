@@ -13,11 +13,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import figures
 import pytest
 import requests
 from conftest import EmulatorProcess, ProjectDir, Result, free_port, us_numbers, write_campaign
+from requests import Response
 
 KEY, LOGIN = secrets.token_urlsafe(24), "login-" + secrets.token_hex(8)
 SECRET_ENV = {"OCTOPUSH_API_KEY": KEY, "OCTOPUSH_API_LOGIN": LOGIN}
@@ -66,7 +68,8 @@ def test_no_command_shows_or_writes_the_key(
             assert scanned(verbose, "validate", "--format", fmt).code == 0
         assert scanned(verbose, "render", "--show-recipients").code == 0
         for fmt in ("text", "json", "markdown"):
-            plan = scanned(verbose, "plan", "--format", fmt, "--out", f"plan-{fmt}.json")
+            out = str(project.root / f"plan-{fmt}.json")
+            plan = scanned(verbose, "plan", "--format", fmt, "--out", out)
             assert plan.code == 0
     failed = scanned("-vv", "apply", "--auto-approve", "--api-url", refusing.url)
     assert failed.code == 1 and "api-key" in failed.err  # the debug log shows headers, redacted
@@ -76,11 +79,9 @@ def test_no_command_shows_or_writes_the_key(
         )
         assert applied.code == 0, applied
         write_campaign(project, "crew", f"Drill at 9, {fmt}.", us_numbers(3, start=600))
-    saved = scanned("-vv", "plan", "--out", "saved.json")
-    assert (
-        scanned("-vv", "apply", "saved.json", "--auto-approve", "--api-url", emulator.url).code == 0
-    )
-    assert saved.code == 0
+    saved = str(project.root / "saved.json")
+    assert scanned("-vv", "plan", "--out", saved).code == 0
+    assert scanned("-vv", "apply", saved, "--auto-approve", "--api-url", emulator.url).code == 0
     assert scanned("-vv", "apply", "--emulator", "--auto-approve").code == 0
     unreachable = f"http://127.0.0.1:{free_port()}/v1/public"
     write_campaign(project, "late", "Late news.", us_numbers(2, start=700))
@@ -95,6 +96,17 @@ def test_no_command_shows_or_writes_the_key(
                           env={"OCTOPUSH_API_KEY": bad})  # fmt: skip
         assert refused.code == 1 and "OCTOPUSH_API_KEY has spaces" in refused.err, refused
     assert files_showing_secrets(tmp_path) == []
+
+
+def post_when_listening(url: str, body: dict[str, Any], headers: dict[str, str]) -> Response:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return requests.post(url, json=body, headers=headers, timeout=5)
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def test_the_emulator_command_never_shows_the_key(tmp_path: Path) -> None:
@@ -119,12 +131,7 @@ def test_the_emulator_command_never_shows_the_key(tmp_path: Path) -> None:
         "request_id": "rn-scan",
     }
     headers = {"api-key": KEY, "api-login": LOGIN}
-    for _ in range(200):
-        try:
-            answer = requests.post(url, json=body, headers=headers, timeout=5)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.05)
+    answer = post_when_listening(url, body, headers)
     assert answer.status_code == 201, answer.text
     assert not leaks(answer.text)
     process.send_signal(signal.SIGINT)
