@@ -47,6 +47,7 @@ class ApplyResult:
     blocked: tuple[str, ...] = ()
     residual_credit: float | None = None
     send_seconds: float = 0.0  # first intent to last outcome recorded
+    state_error: str | None = None  # why the state stopped recording, if it did
 
     @property
     def failures(self) -> tuple[BatchResult, ...]:
@@ -78,6 +79,7 @@ class Sender:
         self.concurrency = max(1, concurrency)
         self.on_done = on_done
         self._broken: str | None = None
+        self.state_error: str | None = None
         self._guard = threading.Lock()
 
     def send_all(self, batches: Sequence[Batch]) -> list[BatchResult]:
@@ -117,7 +119,7 @@ class Sender:
                 self.backend.record_all([_intent(batches[i]) for i in group])
                 return group
             except StateError as e:
-                self._stop(str(e))
+                self._stop(str(e), state=True)
                 error = f"not sent: {e}"
         for i in group:
             self._done(i, BatchResult(batches[i], "skipped", error=error), results, slots)
@@ -167,13 +169,15 @@ class Sender:
                 )
             )
         except StateError as e:
-            self._stop(str(e))
+            self._stop(str(e), state=True)
             return BatchResult(batch, "unknown", outcome, f"sent, but not recorded: {e}")
         return BatchResult(batch, status, outcome, outcome.message)
 
-    def _stop(self, reason: str) -> None:
+    def _stop(self, reason: str, state: bool = False) -> None:
         with self._guard:
             self._broken = self._broken or reason
+            if state:
+                self.state_error = self.state_error or reason
 
 
 def _intent(batch: Batch) -> Intent:
@@ -275,7 +279,8 @@ def run_apply(
         backend.ensure_created()
         with OctopushClient(url, login, key) as client:
             started = time.perf_counter()
-            results = Sender(backend, client, request.concurrency, on_done).send_all(batches)
+            sender = Sender(backend, client, request.concurrency, on_done)
+            results = sender.send_all(batches)
             elapsed = time.perf_counter() - started
             credit = next(
                 (
@@ -286,4 +291,4 @@ def run_apply(
                 None,
             )
         backend.commit()
-        return ApplyResult(tuple(results), blocked, credit, elapsed)
+        return ApplyResult(tuple(results), blocked, credit, elapsed, sender.state_error)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from runner import __version__, operations, planfile, report, report_plan, schemas
-from runner.errors import InputError, RunnerError
+from runner.errors import InputError, RunnerError, StateError
 from runner.project import Project, load_config, load_project, parse_variables
 from runner.state import Backend, State, open_state, state_location
 from runner.validate import Config
@@ -271,6 +271,8 @@ def apply(
         if fmt == "json"
         else report.apply_text(result)
     )
+    if result.state_error:  # the summary above says what was sent; this says why it stopped
+        raise StateError(f"{result.state_error}; sending stopped")
     if not result.ok:
         raise SystemExit(1)
 

@@ -25,6 +25,7 @@ from runner.load import Document, line_of
 
 MAX_CSV_BYTES = 256 * 1024 * 1024
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_FORMULA = ("=", "@")  # a spreadsheet formula, e.g. =SUM(12025550100,43)
 CONTACT_FIELDS = ("first_name", "last_name", "param1", "param2", "param3", "param4", "param5")
 
 
@@ -109,6 +110,8 @@ class NumberParser:
             return number
         if raw in self._cache:
             return self._cache[raw]
+        if raw.startswith(_FORMULA):
+            return None  # phonenumbers would dig a number out of it, not the one a sheet shows
         number = validate_slowly(raw, self.region)
         self._cache[raw] = number
         return number

@@ -222,3 +222,12 @@ def write_campaign(project: ProjectDir, name: str, text: str, numbers: list[str]
         recipients = "".join(f'  - "{n}"\n' for n in numbers)
     head = f"name: {name}\ntext: {json.dumps(text)}\nrecipients:\n"
     project.write(f"campaigns/{name}.yaml", head + recipients)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The guarantee figures (trials, faults, duplicates, losses, inputs fuzzed) of this run."""
+    import figures
+
+    if figures.FIGURES:
+        terminalreporter.write_line(f"guarantee figures: {figures.summary()}")
+        figures.save()

@@ -114,8 +114,12 @@ class LocalState:
                 f"the state is locked: {holder.describe() if holder else 'by another process'}"
             ) from None
         info = LockInfo.mine(operation)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.to_json().encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.to_json().encode(), 0)
+        except OSError as e:  # a full disk: nothing could be recorded either
+            os.close(fd)
+            raise _explain(e, "lock", self.lock_path) from e
         self._lock_fd = fd
         return info
 
@@ -206,10 +210,14 @@ class LocalState:
         with self._write_lock:
             self._close_journal()
             state = self.read()
-            if self.journal.exists():
+            try:
+                records = self.journal.stat().st_size > 0
+            except FileNotFoundError:
+                return state
+            if records:  # an empty journal changes nothing: keep the snapshot and its backup
                 self._write_snapshot(state)
-                self.journal.unlink()
-                fsync_folder(self.path.parent)
+            self.journal.unlink()
+            fsync_folder(self.path.parent)
             return state
 
     def replace(self, state: State) -> None:
@@ -245,24 +253,29 @@ class LocalState:
             raise _explain(e, "write", self.path) from e
 
 
-def _append(fd: int, data: bytes) -> None:
-    """Append whole records, or none: a failed write is cut off, so later records stay readable."""
-    start = os.fstat(fd).st_size
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, start)
-        raise
-
-
 def _read_info(fd: int) -> LockInfo | None:
     try:
         return LockInfo.from_json(os.pread(fd, 4096, 0).decode())
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
+
+
+def _append(fd: int, data: bytes) -> None:
+    """Write all of `data` or none of it: a nearly full disk takes part of a write and says
+    nothing. A partial intent would be dropped by readers after its request had left, and a
+    later record glued to it would make the journal unreadable. The caller holds the lock."""
+    start = os.fstat(fd).st_size
+    try:
+        view = memoryview(data)
+        while view:
+            count = os.write(fd, view)
+            if count == 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view = view[count:]
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+        raise
 
 
 def _drop_torn_tail(fd: int) -> None:

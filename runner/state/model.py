@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import phonenumbers
@@ -168,9 +168,7 @@ class State:
         """Apply one durable record. Each call is one write: the serial moves on."""
         self.serial += 1
         if isinstance(entry, Intent):
-            self.campaigns.setdefault(entry.campaign, CampaignState()).pending[entry.request_id] = (
-                entry
-            )
+            self._fold_intent(entry)
         elif isinstance(entry, Outcome):
             self._fold_outcome(entry)
         elif isinstance(entry, Accept):
@@ -180,6 +178,15 @@ class State:
             self._fold_resolve(entry)
         elif isinstance(entry, Forget):
             self.campaigns.pop(entry.campaign, None)
+
+    def _fold_intent(self, intent: Intent) -> None:
+        pending = self.campaigns.setdefault(intent.campaign, CampaignState()).pending
+        earlier = pending.get(intent.request_id)
+        if earlier is not None:
+            # A re-send of a batch still pending: the provider's 24 h window runs from the
+            # first request it may have accepted, so the age must too.
+            intent = replace(intent, time=min(earlier.time, intent.time))
+        pending[intent.request_id] = intent
 
     def _fold_outcome(self, outcome: Outcome) -> None:
         for campaign in self.campaigns.values():
