@@ -381,3 +381,18 @@ def test_non_json_server_errors_are_retried_then_unknown() -> None:
 def test_a_success_after_a_bad_gateway() -> None:
     outcome = answered(answer(502, "<html>oops</html>"), answer(201, {"ticket_number": "voice_1"}))
     assert (outcome.status, outcome.ticket, outcome.attempts) == ("sent", "voice_1", 2)
+
+
+def test_proxy_settings_are_read_from_the_environment_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    with OctopushClient("https://api.octopush.com/v1/public", "login", "key") as client:
+        session = client._session
+        assert session.proxies.get("https") == "http://proxy.example:3128"
+        assert session.verify == "/etc/ssl/certs/ca-certificates.crt"
+        assert session.trust_env is False  # no environment scan (or netrc) at each request
+    with OctopushClient("http://127.0.0.1:8080/v1/public", "login", "key") as client:
+        assert client._session.proxies == {}  # NO_PROXY: loopback goes direct
