@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -51,6 +52,23 @@ def run_cli(
         text=True,
         timeout=timeout,
         input=stdin,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_bounded(project: ProjectDir, *args: str) -> Result:
+    """The real command with 2 GiB of address space: a regression fails, the host lives."""
+
+    def limit() -> None:  # pragma: no cover - runs in the child
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "runner", "-C", str(project.root), *args],
+        env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import resource
-import subprocess
-import sys
 import time
 
 import pytest
-from conftest import ProjectDir, Result
+from conftest import ProjectDir, run_bounded
 from expect import assert_refused, assert_reports
 from jinja2.exceptions import SecurityError
 
@@ -55,23 +51,6 @@ ATTACKS = [
     ("{{ '%999999999d' % 1 }}", "'%' formatting is not allowed in templates; use ~ to join"),
     ("{{ (10 ** 64) ** 64 }}", "template builds a number too large"),
 ]
-
-
-def run_bounded(project: ProjectDir, *args: str) -> Result:
-    """Like ProjectDir.run, with 2 GiB of address space: a regression fails, the host lives."""
-
-    def limit() -> None:  # pragma: no cover - runs in the child
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "runner", "-C", str(project.root), *args],
-        env={**os.environ, "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=limit,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 def test_escapes_and_exhaustion_are_refused_in_one_bounded_run(project: ProjectDir) -> None:

@@ -7,15 +7,11 @@ and nothing of Python's insides (classes, modules, functions) reaches the output
 from __future__ import annotations
 
 import json
-import os
-import resource
-import subprocess
-import sys
 import time
 
 import figures
 import pytest
-from conftest import ProjectDir, Result
+from conftest import ProjectDir, run_bounded
 from expect import problem_lines
 from hostile import assert_clean, run_in_process
 
@@ -106,23 +102,6 @@ def test_each_payload_is_refused_in_one_line_within_seconds(
     assert cause in line, line
     assert not any(leak in result.output for leak in LEAKS), result
     figures.add("sandbox payloads refused")
-
-
-def run_bounded(project: ProjectDir, *args: str) -> Result:
-    """The real command with 2 GiB of address space: a regression fails, the host lives."""
-
-    def limit() -> None:  # pragma: no cover - runs in the child
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "runner", "-C", str(project.root), *args],
-        env={**os.environ, "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=limit,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 @pytest.mark.parametrize("command", ["validate", "render", "plan"])
