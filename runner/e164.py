@@ -21,6 +21,7 @@ import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 
 STRICT = re.compile(r"\+[1-9][0-9]{6,14}")
+_DIALABLE = re.compile(r"\s*\+?[(\d][\d\s()./\-]*\d\s*")
 _DESCS = [
     *("general_desc", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number"),
     *("pager", "uan", "voicemail", "fixed_line", "mobile"),
@@ -149,7 +150,13 @@ def _tail_for(number: str) -> int:
 
 
 def validate_slowly(raw: str, region: str | None = None) -> str | None:
-    """phonenumbers' own verdict: the number in E.164, or None if it is not valid."""
+    """phonenumbers' own verdict: the number in E.164, or None if it is not valid.
+
+    Only digits and the usual separators are read: phonenumbers would also take a number out
+    of "call +1 202 555 0143" or drop " ext. 5", and a call cannot dial an extension.
+    """
+    if not _DIALABLE.fullmatch(raw):
+        return None
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:

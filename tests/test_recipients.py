@@ -23,6 +23,8 @@ def test_invalid_inline_numbers(project: ProjectDir) -> None:
           - "12345"
           - {phone_number: "call me", first_name: Ana}
           - {phone_number: "(202) 555-0144", first_name: Ben}
+          - "+1 202 555 0145 ext. 5"
+          - "call +12025550146"
         ---
         name: blank
         text: Hello
@@ -34,7 +36,11 @@ def test_invalid_inline_numbers(project: ProjectDir) -> None:
         f"campaigns/inline.yaml:5: recipients: '+1202555014' is not a valid phone number; {E164}",
         f"campaigns/inline.yaml:6: recipients: '12345' is not a valid phone number; {E164}",
         f"campaigns/inline.yaml:7: recipients: 'call me' is not a valid phone number; {E164}",
-        "campaigns/inline.yaml:12: recipients[1]: is empty; "
+        "campaigns/inline.yaml:9: recipients: '+1 202 555 0145 ext. 5' is not a valid phone "
+        f"number; {E164}",
+        f"campaigns/inline.yaml:10: recipients: 'call +12025550146' is not a valid phone number; "
+        f"{E164}",
+        "campaigns/inline.yaml:14: recipients[1]: is empty; "
         "write a phone number or remove the item",
     )
 

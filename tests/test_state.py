@@ -216,6 +216,17 @@ def test_each_write_replaces_the_file_and_keeps_a_backup(project: ProjectDir) ->
     assert not (project.root / (STATE + ".journal")).exists()
 
 
+def test_a_snapshot_left_half_written_by_a_killed_writer_is_removed(project: ProjectDir) -> None:
+    two_campaigns(project)
+    project.run("state", "accept", "alpha")
+    stale = project.root / f".{STATE}.4242.tmp"
+    stale.write_text('{"campaigns": {"alp')
+    assert project.run("plan").code == 0
+    assert stale.exists()  # plan never writes, nor cleans
+    assert project.run("state", "accept", "beta").code == 0
+    assert not stale.exists()
+
+
 @both_backends
 def test_lock_contention_names_the_holder(project: ProjectDir) -> None:
     two_campaigns(project)

@@ -121,6 +121,8 @@ class LocalState:
             os.close(fd)
             raise _explain(e, "lock", self.lock_path) from e
         self._lock_fd = fd
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # a snapshot a killed writer never finished
         return info
 
     def _release(self) -> None:
