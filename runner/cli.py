@@ -127,7 +127,7 @@ def validate(
         operations.planned(project, state)
     except InputError as e:
         if fmt == "json":
-            click.echo(report.json.dumps(report.problems_json(e.problems), indent=2))
+            click.echo(json.dumps(report.problems_json(e.problems), indent=2))
             raise SystemExit(1) from None
         raise
     click.echo(report.validate_json(project) if fmt == "json" else report.validate_text(project))
@@ -255,12 +255,10 @@ def apply(
         progress.total = len(batches)
 
     def confirm() -> bool:
-        return (
-            click.prompt(
-                "Send these calls? Only 'yes' is accepted", default="", show_default=False, err=True
-            )
-            == "yes"
+        answer = click.prompt(
+            "Send these calls? Only 'yes' is accepted", default="", show_default=False, err=True
         )
+        return bool(answer == "yes")
 
     result = applying.run_apply(request, project, settings.state, show, confirm, progress.step)
     progress.close()

@@ -14,7 +14,7 @@ from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -256,11 +256,12 @@ class RecipientReader:
             digests = [sha256(raw.encode()).hexdigest() if raw.isascii() else "" for raw in raws]
         if None in numbers:
             return None
+        valid = cast(list[str], numbers)
         digests = [  # the same unless phonenumbers wrote a number otherwise
-            d if n == raw else digest_number(n)  # type: ignore[arg-type]
-            for n, raw, d in zip(numbers, raws, digests, strict=True)
+            d if n == raw else digest_number(n)
+            for n, raw, d in zip(valid, raws, digests, strict=True)
         ]
-        return list(map(Contact, zip(numbers, repeat(_NO_FIELDS), digests, strict=False)))
+        return list(map(Contact, zip(valid, repeat(_NO_FIELDS), digests, strict=False)))
 
     def _parse_rows(self, name: str, text: str) -> Read:
         reader = csv.reader(io.StringIO(text, newline=""))

@@ -183,7 +183,7 @@ class Renderer:
         context: dict[str, Any],
         spec: CampaignSpec,
         contacts: tuple[Contact, ...],
-    ) -> dict[str, Sequence[Contact]]:
+    ) -> Mapping[str, Sequence[Contact]]:
         if template is None:
             return {spec.fields["text"].strip(): contacts}
         deadline = time.monotonic() + MAX_CAMPAIGN_SECONDS

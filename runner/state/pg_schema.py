@@ -7,7 +7,7 @@ lock. A database whose schema is newer than this runner knows is refused, never 
 from __future__ import annotations
 
 import hashlib
-from typing import LiteralString
+from typing import LiteralString, cast
 
 import psycopg
 
@@ -63,7 +63,7 @@ def schema_version(conn: psycopg.Connection[tuple[object, ...]]) -> int:
     if not row or not row[0]:
         return 0
     found = conn.execute("SELECT coalesce(max(version), 0) FROM runner_schema_version").fetchone()
-    return int(found[0]) if found else 0
+    return int(cast(int, found[0])) if found else 0
 
 
 def refuse_newer(version: int, where: str) -> None:
