@@ -193,19 +193,17 @@ def _plan_campaign(
     busy = {d for b in resend for d in b.digests}
     batches: list[Batch] = list(resend)
     todo_by_message: list[tuple[Message, list[tuple[str, str]]]] = []
-    wanted: set[str] = set()
     for message in campaign.messages:
         delivered = (
             known.messages[message.fingerprint].delivered
             if message.fingerprint in known.messages
             else set()
         )
-        wanted.update(message.digests)
-        todo = [
-            (n, d)
-            for n, d in zip(message.numbers, message.digests, strict=True)
-            if d not in delivered and d not in busy
-        ]
+        pairs = zip(message.numbers, message.digests, strict=True)
+        if busy:
+            todo = [(n, d) for n, d in pairs if d not in delivered and d not in busy]
+        else:  # the usual case, and a million lookups fewer
+            todo = [(n, d) for n, d in pairs if d not in delivered]
         todo.sort()  # batches are cut from sorted numbers, whatever order a Message has
         todo_by_message.append((message, todo))
         batches += _cut(campaign.name, message, todo, pricing, simulate)
@@ -218,7 +216,7 @@ def _plan_campaign(
         tuple(batches),
         changed,
         added,
-        _removed(wanted, known),
+        _removed(campaign, known, todo_by_message, busy),
         diffs,
         pending,
     )
@@ -312,10 +310,23 @@ def _classify(
     return changed, added, tuple(diffs.values())
 
 
-def _removed(wanted: set[str], known: CampaignState) -> int:
+def _removed(
+    campaign: Campaign,
+    known: CampaignState,
+    todo: list[tuple[Message, list[tuple[str, str]]]],
+    busy: set[str],
+) -> int:
     """Recipients the state says heard this campaign, who are no longer in its files."""
-    heard = set().union(*(m.delivered for m in known.messages.values()))
-    return len(heard - wanted)
+    if not known.messages:
+        return 0
+    if len(todo) == 1 and set(known.messages) == {todo[0][0].fingerprint} and not busy:
+        # one message, as the state knows it: of its recipients, those not to send are heard
+        message, to_send = todo[0]
+        heard = known.messages[message.fingerprint].delivered
+        return len(heard) - (len(message.digests) - len(to_send))
+    heard_any = set().union(*(m.delivered for m in known.messages.values()))
+    wanted = {d for m in campaign.messages for d in m.digests}
+    return len(heard_any - wanted)
 
 
 def send_time_problems(project: Project, plan: Plan, now: float) -> list[Problem]:
