@@ -135,6 +135,9 @@ class Sender:
     ) -> None:
         result = BatchResult(batch, "unknown", error="interrupted before its answer")
         try:
+            if self._broken:  # recorded ahead, but the state can no longer record its answer
+                result = BatchResult(batch, "skipped", error=f"not sent: {self._broken}")
+                return
             result = self._send(batch)
         except RunnerError as e:
             self._stop(str(e))
@@ -292,5 +295,9 @@ def run_apply(
                 ),
                 None,
             )
-        backend.commit()
-        return ApplyResult(tuple(results), blocked, credit, elapsed, sender.state_error)
+        state_error = sender.state_error
+        try:
+            backend.commit()
+        except StateError as e:  # the journal keeps every record; say what was sent first
+            state_error = state_error or str(e)
+        return ApplyResult(tuple(results), blocked, credit, elapsed, state_error)

@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import pickle
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -66,8 +67,13 @@ def in_two(work: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R
         finally:
             os._exit(code)
     os.close(write_end)
-    first = work(items[:half])
     with os.fdopen(read_end, "rb") as pipe:
+        try:
+            first = work(items[:half])
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)  # no orphan left writing to a pipe nobody reads
+            os.waitpid(pid, 0)
+            raise
         data = pipe.read()
     _, status = os.waitpid(pid, 0)
     try:

@@ -90,13 +90,18 @@ def _run_width(items: Any) -> tuple[int, int] | None:
 
 
 @functools.cache
-def _shape(country_code: int, length: int) -> tuple[int, int]:
-    """(free tail, widest prefix match) for national numbers of one length; tail 0: no cache."""
-    tails, widths = [length], [3]
+def _shape(country_code: int, length: int) -> tuple[int, int, re.Pattern[str] | None]:
+    """(free tail, widest prefix match, national prefixes) for national numbers of one length.
+
+    A tail of 0 turns the shortcut off. phonenumbers strips a national prefix even after +CC
+    (Belarus: 80, China: a carrier code), and what is left has a shape of its own: numbers
+    that start with a national prefix go through phonenumbers one by one.
+    """
+    tails, widths, prefixes = [length], [3], []
     for region in COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
         if metadata is None:
-            return 0, 0
+            return 0, 0, None
         for name in _DESCS:
             desc = getattr(metadata, name)
             if desc is not None and desc.national_number_pattern:
@@ -105,9 +110,12 @@ def _shape(country_code: int, length: int) -> tuple[int, int]:
             if prefix:
                 widest = sre_parse.parse(prefix).getwidth()[1]
                 if widest >= sre.MAXREPEAT:
-                    return 0, 0
+                    return 0, 0, None
                 widths.append(widest)
-    return min(min(tails), length), max(widths)
+        if metadata.national_prefix_for_parsing:
+            prefixes.append(metadata.national_prefix_for_parsing)
+    either = "|".join(f"(?:{p})" for p in sorted(set(prefixes)))  # NANPA: 25 regions, 1 test
+    return min(min(tails), length), max(widths), re.compile(either) if either else None
 
 
 def _pattern_tail(pattern: str, length: int) -> int:
@@ -119,34 +127,54 @@ def shape_key(number: str) -> str | None:
 
     Two numbers with the same key are both valid or both invalid, and a valid one's E.164
     form is itself. Numbers of other shapes (national formats, a national part that starts
-    with 0) go through phonenumbers one by one.
+    with 0 or with a national prefix) go through phonenumbers one by one.
     """
-    tail = _tails.get((number[:5], len(number)))
-    if tail is None:
-        tail = _tails[(number[:5], len(number))] = _tail_for(number)
-    if tail and STRICT.fullmatch(number):
-        return number[:-tail] + "_" * tail  # the same length: 12_ and 1_ never meet
-    return None
+    shape = _shapes.get((number[:5], len(number)))
+    if shape is None:
+        shape = _shapes[(number[:5], len(number))] = _Shape.of(number)
+    if not shape.tail or not STRICT.fullmatch(number):
+        return None
+    if shape.prefix is not None and shape.starts_with_prefix(number):
+        return None
+    return number[: -shape.tail] + "_" * shape.tail  # the same length: 12_ and 1_ never meet
 
 
-_tails: dict[tuple[str, int], int] = {}  # (first digits, length): tail, 0 for no shortcut
+class _Shape:
+    """What numbers that start alike (+CC and a digit or two) and are as long share."""
+
+    def __init__(self, tail: int, national: int, prefix: re.Pattern[str] | None) -> None:
+        self.tail, self.national, self.prefix = tail, national, prefix
+        self.width = int(sre_parse.parse(prefix.pattern).getwidth()[1]) if prefix else 0
+        self._hits: dict[str, bool] = {}
+
+    @classmethod
+    def of(cls, number: str) -> _Shape:
+        if not STRICT.fullmatch(number):
+            return cls(0, 0, None)
+        for length in (1, 2, 3):
+            code = int(number[1 : 1 + length])
+            if code in COUNTRY_CODE_TO_REGION_CODE:
+                break
+        else:
+            return cls(0, 0, None)
+        national = number[1 + length :]
+        tail, widest, prefix = _shape(code, len(national))
+        if national.startswith("0") or len(national) - tail < max(widest, 1):
+            return cls(0, 0, None)
+        return cls(tail, 1 + length, prefix)
+
+    def starts_with_prefix(self, number: str) -> bool:
+        """prefix.match at the national number, remembered by the only digits it can see
+        (the length is the same for every number of this shape, for a `$` in the pattern)."""
+        assert self.prefix is not None
+        head = number[self.national : self.national + self.width]
+        found = self._hits.get(head)
+        if found is None:
+            found = self._hits[head] = self.prefix.match(number, self.national) is not None
+        return found
 
 
-def _tail_for(number: str) -> int:
-    """The free tail of numbers that start and are as long as this one (0: no shortcut)."""
-    if not STRICT.fullmatch(number):
-        return 0
-    for length in (1, 2, 3):
-        code = int(number[1 : 1 + length])
-        if code in COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
-        return 0
-    national = number[1 + length :]
-    tail, widest = _shape(code, len(national))
-    if national.startswith("0") or len(national) - tail < max(widest, 1):
-        return 0
-    return tail
+_shapes: dict[tuple[str, int], _Shape] = {}  # by (first digits, length)
 
 
 def validate_slowly(raw: str, region: str | None = None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 from collections.abc import Iterable
@@ -84,8 +85,9 @@ def validate_json(project: Project) -> str:
 def numbers_text(numbers: Iterable[str], show: bool) -> str:
     numbers = list(numbers)
     if show:
-        return ", ".join(numbers)
-    shown = ", ".join(mask_number(n) for n in numbers[:SHOWN_NUMBERS])
+        return ", ".join(sorted(numbers))
+    first = heapq.nsmallest(SHOWN_NUMBERS, numbers)  # in order, whatever the files' order
+    shown = ", ".join(mask_number(n) for n in first)
     rest = len(numbers) - SHOWN_NUMBERS
     return shown + (f" and {rest:,} more" if rest > 0 else "")
 

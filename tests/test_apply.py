@@ -16,7 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from backends import held_lock, unfolded, wait_until_released
@@ -29,6 +30,13 @@ from conftest import (
     us_numbers,
     write_campaign,
 )
+
+from runner.apply import Sender
+from runner.errors import StateError
+from runner.octopush import OctopushClient
+from runner.plan import Batch
+from runner.state.local import LocalState
+from runner.state.model import Entry
 
 NO_CREDENTIALS = {"OCTOPUSH_API_LOGIN": "", "OCTOPUSH_API_KEY": ""}
 FAULTS = ("--rate-500-after", "0.3", "--rate-drop-after", "0.2", "--rate-429", "0.2")
@@ -301,3 +309,43 @@ def test_json_summary(project: ProjectDir, emulator: EmulatorProcess) -> None:
     assert summary["failures"] == []
     nothing = json.loads(apply(project, emulator, "--format", "json").out)
     assert (nothing["contacts"], nothing["total_cost"]) == (0, 0)
+
+
+class _DiskFullsAfter(LocalState):
+    """A local state on a disk that fills up after `room` records (a seam no server reaches)."""
+
+    def __init__(self, path: Path, room: int) -> None:
+        super().__init__(path)
+        self.room = room
+
+    def record_all(self, entries: Sequence[Entry]) -> None:
+        self.room -= len(entries)
+        if self.room < 0:
+            raise StateError(f"cannot write {self.journal}: the disk is full; free some space")
+        super().record_all(entries)
+
+
+def test_a_state_that_stops_recording_stops_the_sends(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    numbers = us_numbers(40)
+    body = {"text": "Hi.", "purpose": "alert", "voice_gender": "female", "voice_language": "en-US"}
+    batches = [
+        Batch("c", "f" * 64, f"rn-{i:032x}", body, tuple(numbers[2 * i : 2 * i + 2]))
+        for i in range(20)
+    ]
+    backend = _DiskFullsAfter(tmp_path / "state.json", room=2)  # two intents, then nothing
+    with backend.locked("test"), OctopushClient(emulator.url, *API_ENV.values()) as client:
+        backend.ensure_created()
+        sender = Sender(backend, client, concurrency=1)  # a window of 2: intents run ahead
+        results = sender.send_all(batches)
+    # the first batch is sent but its outcome cannot be written; the second was recorded
+    # ahead and is not sent; no intent was written for the rest
+    assert [r.status for r in results[:2]] == ["unknown", "skipped"], results[:2]
+    assert {r.status for r in results[2:]} == {"skipped"}
+    deadline = time.monotonic() + 5
+    while not emulator.sends() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the emulator writes its record as it answers
+    time.sleep(0.3)
+    assert len(emulator.sends()) == 1
+    assert sender.state_error and "the disk is full" in sender.state_error

@@ -83,3 +83,17 @@ def test_shortcut_matches_phonenumbers_on_random_numbers(
 )
 def test_known_numbers(raw: str, expected: str | None) -> None:
     assert NumberParser("US").e164(raw) == expected == validate_slowly(raw)
+
+
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ("+3758801123", "+3758800312"),  # Belarus: a national prefix 80 is dropped after +375
+        ("+3758246256025", "+3758249887146"),
+        ("+86112323833358", "+86112322896155"),  # China: a carrier code is dropped after +86
+    ],
+)
+def test_a_number_that_loses_a_national_prefix_is_judged_alone(first: str, then: str) -> None:
+    parser = NumberParser(None)
+    assert parser.e164(first) == validate_slowly(first)  # an invalid sibling seen first
+    assert parser.e164(then) == validate_slowly(then) is not None

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -109,6 +110,11 @@ class LocalState:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_info(fd)
+            for _ in range(50):  # the holder may have the flock and not yet have said who it is
+                if holder is not None:
+                    break
+                time.sleep(0.01)
+                holder = _read_info(fd)
             os.close(fd)
             raise LockError(
                 f"the state is locked: {holder.describe() if holder else 'by another process'}"
@@ -122,7 +128,9 @@ class LocalState:
             raise _explain(e, "lock", self.lock_path) from e
         self._lock_fd = fd
         for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)  # a snapshot a killed writer never finished
+            if stale.name[len(self.path.name) + 2 : -4].isdigit():  # .NAME.PID.tmp, not NAME.x's
+                with contextlib.suppress(OSError):
+                    stale.unlink()  # a snapshot a killed writer never finished
         return info
 
     def _release(self) -> None:
