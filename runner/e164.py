@@ -181,7 +181,8 @@ def validate_slowly(raw: str, region: str | None = None) -> str | None:
     """phonenumbers' own verdict: the number in E.164, or None if it is not valid.
 
     Only digits and the usual separators are read: phonenumbers would also take a number out
-    of "call +1 202 555 0143" or drop " ext. 5", and a call cannot dial an extension.
+    of "call +1 202 555 0143" or of a spreadsheet formula (=SUM(12025550100,43) shows
+    12025550143), or drop " ext. 5", and a call cannot dial an extension.
     """
     if not _DIALABLE.fullmatch(raw):
         return None

@@ -16,7 +16,7 @@ from typing import Any
 from runner.bulk import paused_gc
 from runner.errors import Problem
 from runner.project import Project
-from runner.recipients import digest_number
+from runner.recipients import aligned_digests
 from runner.render import Campaign, Message
 from runner.state.model import RESOLVE_WINDOW_SECONDS, CampaignState, Intent, State
 
@@ -51,8 +51,7 @@ class Batch:
     digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if len(self.digests) != len(self.numbers):  # computed once, unless the plan had them
-            object.__setattr__(self, "digests", tuple(digest_number(n) for n in self.numbers))
+        object.__setattr__(self, "digests", aligned_digests(self.numbers, self.digests))
 
     def payload(self) -> dict[str, Any]:
         """The exact API body: message, recipients, request_id, and simulation if asked."""
@@ -285,11 +284,17 @@ def _rebuild(
     if now - intent.time > RESOLVE_WINDOW_SECONDS:
         return None, f"older than 23 h, past the provider's duplicate check; {resolve}"
     wanted = set(intent.recipients)
-    numbers = tuple(n for n in message.numbers if digest_number(n) in wanted) if message else ()
+    pairs = (
+        sorted((n, d) for n, d in zip(message.numbers, message.digests, strict=True) if d in wanted)
+        if message
+        else []
+    )
+    numbers = tuple(n for n, _ in pairs)
     request_id = derive_request_id(name, intent.fingerprint, numbers)
     if message is None or len(numbers) != len(wanted) or request_id != intent.request_id:
         return None, f"the files no longer produce this exact batch; {resolve}"
-    return Batch(name, intent.fingerprint, request_id, message.body, numbers), None
+    digests = tuple(d for _, d in pairs)
+    return Batch(name, intent.fingerprint, request_id, message.body, numbers, digests=digests), None
 
 
 def _classify(

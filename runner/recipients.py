@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
-import re
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -24,8 +24,6 @@ from runner.errors import Problem
 from runner.load import Document, line_of
 
 MAX_CSV_BYTES = 256 * 1024 * 1024
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-_FORMULA = ("=", "@")  # a spreadsheet formula, e.g. =SUM(12025550100,43)
 CONTACT_FIELDS = ("first_name", "last_name", "param1", "param2", "param3", "param4", "param5")
 
 
@@ -65,6 +63,11 @@ def digest_number(number: str) -> str:
     return sha256(number.encode("ascii")).hexdigest()
 
 
+def aligned_digests(numbers: tuple[str, ...], given: tuple[str, ...]) -> tuple[str, ...]:
+    """`given` when it has a digest per number (from the plan or the reader), else computed."""
+    return given if len(given) == len(numbers) else tuple(digest_number(n) for n in numbers)
+
+
 class NumberParser:
     """Parses numbers into E.164. phonenumbers costs ~30 µs a call, so each distinct text is
     parsed once, and numbers already in E.164 once per shape (see runner.e164)."""
@@ -73,14 +76,12 @@ class NumberParser:
         self.region = region
         self.known = known  # digests of numbers delivered before: valid when they were sent
         self._cache: dict[str, str | None] = {}
-        self._shapes: dict[str, bool] = {}
+        self._verdicts: dict[str, bool] = {}  # by runner.e164.shape_key
 
+    @functools.cached_property
     def known_digests(self) -> AbstractSet[str]:
-        if len(self.known) == 1:
-            return self.known[0]
-        if not hasattr(self, "_known_union"):
-            self._known_union: AbstractSet[str] = set().union(*self.known)
-        return self._known_union
+        """One set to look in: the state's, or their union when it has several."""
+        return self.known[0] if len(self.known) == 1 else set().union(*self.known)
 
     def contact(self, raw: str, fields: Mapping[str, Any]) -> Contact | None:
         """The contact for a number as written, or None if it is not a valid number."""
@@ -88,9 +89,8 @@ class NumberParser:
         digest = None
         if self.known and raw.startswith("+") and raw.isascii():
             digest = sha256(raw.encode()).hexdigest()  # digest_number, inlined: 1M calls
-            for delivered in self.known:
-                if digest in delivered:
-                    return Contact((raw, fields, digest))  # checked when it was sent
+            if digest in self.known_digests:
+                return Contact((raw, fields, digest))  # checked when it was sent
         number = self.e164(raw)
         if number is None:
             return None
@@ -101,17 +101,15 @@ class NumberParser:
     def e164(self, raw: str) -> str | None:
         key = shape_key(raw)
         if key is not None:
-            known = self._shapes.get(key)
-            if known is not None:
-                return raw if known else None
+            verdict = self._verdicts.get(key)
+            if verdict is not None:
+                return raw if verdict else None
             number = validate_slowly(raw, self.region)
             if number is None or number == raw:
-                self._shapes[key] = number is not None
+                self._verdicts[key] = number is not None
             return number
         if raw in self._cache:
             return self._cache[raw]
-        if raw.startswith(_FORMULA):
-            return None  # phonenumbers would dig a number out of it, not the one a sheet shows
         number = validate_slowly(raw, self.region)
         self._cache[raw] = number
         return number
@@ -244,7 +242,7 @@ class RecipientReader:
         """A column of numbers and nothing else, in a few passes; None if one is not valid."""
         parser = self.parser
         raws = [raw.strip() for raw in raws]
-        known = parser.known_digests()
+        known = parser.known_digests
         if known:
             digests = [sha256(raw.encode()).hexdigest() for raw in raws]
             numbers = [

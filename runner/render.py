@@ -28,7 +28,13 @@ from jinja2.exceptions import SecurityError
 from runner import gsm, schemas
 from runner.bulk import in_two
 from runner.errors import Problem
-from runner.recipients import Contact, NumberParser, RecipientReader, digest_number, mask_number
+from runner.recipients import (
+    Contact,
+    NumberParser,
+    RecipientReader,
+    aligned_digests,
+    mask_number,
+)
 from runner.sandbox import BoundedSandbox, OutsideTemplates, budget
 from runner.validate import CampaignSpec, Config
 
@@ -56,8 +62,7 @@ class Message:
     digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if len(self.digests) != len(self.numbers):
-            object.__setattr__(self, "digests", tuple(digest_number(n) for n in self.numbers))
+        object.__setattr__(self, "digests", aligned_digests(self.numbers, self.digests))
 
 
 @dataclass(frozen=True)
