@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Set as AbstractSet
 
 from runner.errors import InputError, RunnerError, StateError, UsageError
 from runner.plan import Plan, make_plan, send_time_problems
@@ -27,9 +28,9 @@ def planned(project: Project, state: State, simulate: bool = False) -> Plan:
     return plan
 
 
-def known_digests(state: State) -> list[set[str]]:
+def known_digests(state: State) -> list[AbstractSet[str]]:
     """Every set of delivered digests in the state: numbers that were valid when sent."""
-    return [m.delivered for c in state.campaigns.values() for m in c.messages.values()]
+    return [m.delivered.keys() for c in state.campaigns.values() for m in c.messages.values()]
 
 
 def forget(backend: Backend, name: str) -> str:

@@ -216,6 +216,65 @@ def test_each_write_replaces_the_file_and_keeps_a_backup(project: ProjectDir) ->
     assert not (project.root / (STATE + ".journal")).exists()
 
 
+def test_added_recipients_are_added_at_the_end_of_the_list(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    """A reviewer of the state file in git sees the new deliveries as one added block."""
+    numbers = us_numbers(6)
+
+    def delivered() -> list[str]:
+        (message,) = read_state(project)["campaigns"]["alpha"]["messages"].values()  # type: ignore[index]
+        return list(message["delivered"])
+
+    write_campaign(project, "alpha", "Alpha calling.", numbers[3:])
+    emulator = emulators()
+    apply = ("apply", "--auto-approve", "--api-url", emulator.url)
+    assert project.run(*apply, env=API_ENV).code == 0
+    first = delivered()
+    assert sorted(first) == sorted(digest_number(n) for n in numbers[3:])
+    write_campaign(project, "alpha", "Alpha calling.", numbers)  # three more, sorted before
+    assert project.run(*apply, env=API_ENV).code == 0
+    assert delivered()[:3] == first
+    assert sorted(delivered()[3:]) == sorted(digest_number(n) for n in numbers[:3])
+
+
+def test_the_state_file_is_what_json_writes_with_indent_1(tmp_path: Path) -> None:
+    """The fast writer keeps json's layout byte for byte, strange hand-edited digests too."""
+    from runner.state.model import CampaignState, MessageState, State
+    from runner.state.snapshot import dump_state, load_state
+
+    state = State.new()
+    odd = dict.fromkeys(['quote " here', "back\\slash", "é", "\x01", "tab\t"])
+    hexes = dict.fromkeys(digest_number(n) for n in us_numbers(50))
+    campaign = state.campaigns["a"] = CampaignState(sends=[{"request_id": "rn-1"}])
+    campaign.messages["f1"] = MessageState({"text": 'Hé "you"'}, hexes, 2.5)
+    campaign.messages["f2"] = MessageState({"text": "delivered"}, {}, 1.0)
+    campaign.messages["f3"] = MessageState({"text": "x"}, odd, 1.0)
+    state.campaigns["b"] = CampaignState()
+    expected = {
+        "version": state.version,
+        "lineage": state.lineage,
+        "serial": state.serial,
+        "campaigns": {
+            name: {
+                "messages": {
+                    fp: {"body": m.body, "last_time": m.last_time, "delivered": list(m.delivered)}
+                    for fp, m in c.messages.items()
+                },
+                "pending": {},
+                "sends": c.sends,
+            }
+            for name, c in state.campaigns.items()
+        },
+    }
+    written = dump_state(state)
+    assert (
+        written
+        == json.dumps(expected, indent=1, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+    )
+    assert dump_state(load_state(written, "test")) == written
+
+
 def test_a_snapshot_left_half_written_by_a_killed_writer_is_removed(project: ProjectDir) -> None:
     two_campaigns(project)
     project.run("state", "accept", "alpha")

@@ -127,7 +127,9 @@ def entry_from_dict(data: dict[str, Any]) -> Entry:
 @dataclass
 class MessageState:
     body: dict[str, Any]
-    delivered: set[str] = field(default_factory=set)
+    # Digests as the keys of a dict: a set that keeps the order of delivery, so a state file
+    # only grows at its end (a small diff in git), and writing it needs no sort.
+    delivered: dict[str, None] = field(default_factory=dict)
     last_time: float = 0.0
 
 
@@ -141,7 +143,7 @@ class CampaignState:
         self, fingerprint: str, body: dict[str, Any], digests: tuple[str, ...], when: float
     ) -> None:
         message = self.messages.setdefault(fingerprint, MessageState(body))
-        message.delivered.update(digests)
+        message.delivered.update(dict.fromkeys(digests))
         message.last_time = max(message.last_time, when)
 
     def delivered_anything(self, digest: str) -> str | None:

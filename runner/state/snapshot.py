@@ -1,8 +1,14 @@
-"""The state as one JSON document: stable key order, one digest per line, easy to diff in git."""
+"""The state as one JSON document: stable key order, one digest per line, easy to diff in git.
+
+Digests keep the order they were delivered in, so each apply adds lines at the end of a list.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from runner.errors import StateError
@@ -18,24 +24,55 @@ from runner.state.model import (
 
 
 def dump_state(state: State) -> bytes:
+    """`json.dumps(indent=1, sort_keys=True)` of the state, byte for byte, but fast.
+
+    json's indenting encoder is pure Python: a million digests took 1.2 s. Each list of
+    digests is left out as a marker and joined in afterwards, one digest per line.
+    """
+    lists: list[dict[str, None]] = []
+    marker = uuid.uuid4().hex  # no text of the state can hold it
+
+    def aside(digests: dict[str, None]) -> str:
+        lists.append(digests)
+        return f"{marker}{len(lists) - 1}"
+
     data = {
         "version": state.version,
         "lineage": state.lineage,
         "serial": state.serial,
-        "campaigns": {name: _dump_campaign(c) for name, c in state.campaigns.items()},
+        "campaigns": {name: _dump_campaign(c, aside) for name, c in state.campaigns.items()},
     }
-    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+    text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False)
+    pieces = re.split(f'(?m)^( *"delivered": )"{marker}([0-9]+)"', text)
+    for at in range(1, len(pieces), 3):  # pieces: text, key, list index, text, key, ...
+        pieces[at + 1] = _listed(pieces[at], lists[int(pieces[at + 1])])
+    pieces.append("\n")
+    return "".join(pieces).encode()
 
 
-def _dump_campaign(campaign: CampaignState) -> dict[str, Any]:
+def _dump_campaign(
+    campaign: CampaignState, aside: Callable[[dict[str, None]], str]
+) -> dict[str, Any]:
     return {
         "messages": {
-            fp: {"body": m.body, "last_time": m.last_time, "delivered": sorted(m.delivered)}
+            fp: {"body": m.body, "last_time": m.last_time, "delivered": aside(m.delivered)}
             for fp, m in campaign.messages.items()
         },
         "pending": {rid: entry_to_dict(i) for rid, i in campaign.pending.items()},
         "sends": campaign.sends,
     }
+
+
+def _listed(key: str, digests: dict[str, None]) -> str:
+    """The list as json's indent=1 writes it: an item per line, one space deeper."""
+    if not digests:
+        return "[]"
+    indent = key[: len(key) - len(key.lstrip())]
+    joined = "".join(digests)
+    if joined.isascii() and not joined.encode().translate(None, b"0123456789abcdef"):
+        return f'[\n{indent} "' + f'",\n{indent} "'.join(digests) + f'"\n{indent}]'
+    items = (json.dumps(d, ensure_ascii=False) for d in digests)  # not hex: escape as json does
+    return f"[\n{indent} " + f",\n{indent} ".join(items) + f"\n{indent}]"
 
 
 def check_version(version: Any, where: str) -> None:
@@ -66,7 +103,7 @@ def _load_campaign(data: dict[str, Any]) -> CampaignState:
     campaign = CampaignState()
     for fp, message in data.get("messages", {}).items():
         campaign.messages[fp] = MessageState(
-            message["body"], set(message["delivered"]), message.get("last_time", 0.0)
+            message["body"], dict.fromkeys(message["delivered"]), message.get("last_time", 0.0)
         )
     for rid, intent in data.get("pending", {}).items():
         loaded = entry_from_dict(intent)
