@@ -15,12 +15,14 @@ import functools
 import re
 import re._constants as sre
 import re._parser as sre_parse
+from operator import itemgetter
 from typing import Any
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
 
 STRICT = re.compile(r"\+[1-9][0-9]{6,14}")
+_STRICT_LINES = re.compile(r"(?:\+[1-9][0-9]{6,14}\n)+")
 _DIALABLE = re.compile(r"\s*\+?[(\d][\d\s()./\-]*\d\s*")
 _DESCS = [
     *("general_desc", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number"),
@@ -129,14 +131,39 @@ def shape_key(number: str) -> str | None:
     form is itself. Numbers of other shapes (national formats, a national part that starts
     with 0 or with a national prefix) go through phonenumbers one by one.
     """
-    shape = _shapes.get((number[:5], len(number)))
-    if shape is None:
-        shape = _shapes[(number[:5], len(number))] = _Shape.of(number)
+    shape = _shape_of(number)
     if not shape.tail or not STRICT.fullmatch(number):
         return None
     if shape.prefix is not None and shape.starts_with_prefix(number):
         return None
     return number[: -shape.tail] + "_" * shape.tail  # the same length: 12_ and 1_ never meet
+
+
+def shape_prefixes(numbers: list[str]) -> list[str] | None:
+    """For each number, a prefix that decides its verdict as its shape_key does; or None.
+
+    The same proof as shape_key's, for a whole list in a few C-speed passes. When every
+    number is strict E.164, the number less the shortest free tail of the list's shapes is
+    a finer key than shape_key: two numbers with the same prefix have the same shape key,
+    and prefixes of different lengths never meet. A number whose shape has no free tail is
+    its own key, marked so that it never meets a prefix. None: not every number is strict.
+    """
+    if not numbers or not _STRICT_LINES.fullmatch("\n".join(numbers) + "\n"):
+        return None
+    heads = map(itemgetter(slice(5)), numbers)
+    examples = dict(zip(zip(heads, map(len, numbers), strict=True), numbers, strict=True))
+    tails = {shape: _shape_of(number).tail for shape, number in examples.items()}
+    cut = -min(filter(None, tails.values()), default=1)
+    if all(tails.values()):
+        return list(map(itemgetter(slice(0, cut)), numbers))
+    return [n[:cut] if tails[(n[:5], len(n))] else n + "!" for n in numbers]
+
+
+def _shape_of(number: str) -> _Shape:
+    shape = _shapes.get((number[:5], len(number)))
+    if shape is None:
+        shape = _shapes[(number[:5], len(number))] = _Shape.of(number)
+    return shape
 
 
 class _Shape:

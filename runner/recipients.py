@@ -19,7 +19,7 @@ from typing import Any, cast
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from runner.e164 import shape_key, validate_slowly
+from runner.e164 import shape_key, shape_prefixes, validate_slowly
 from runner.errors import Problem
 from runner.load import Document, line_of
 
@@ -113,6 +113,29 @@ class NumberParser:
         number = validate_slowly(raw, self.region)
         self._cache[raw] = number
         return number
+
+    def e164_all(self, raws: list[str]) -> list[str | None]:
+        """e164 of each, in a few passes over the list when every number is in E.164."""
+        prefixes = shape_prefixes(raws)
+        if prefixes is None:
+            return [self.e164(raw) for raw in raws]
+        valid, slow = set(), set()
+        examples = dict(zip(prefixes, raws, strict=True))
+        for prefix, raw in examples.items():
+            key = shape_key(raw)
+            if key is not None and key not in self._verdicts:
+                self.e164(raw)  # phonenumbers, once for the shape
+            verdict = self._verdicts.get(key) if key is not None else None
+            if verdict is None:
+                slow.add(prefix)  # a national prefix after +CC: each number on its own
+            elif verdict:
+                valid.add(prefix)
+        if len(valid) == len(examples):
+            return list(raws)
+        return [
+            raw if p in valid else self.e164(raw) if p in slow else None
+            for p, raw in zip(prefixes, raws, strict=True)
+        ]
 
     def problem(self, raw: str) -> str:
         if not raw.strip():
@@ -250,7 +273,7 @@ class RecipientReader:
                 for raw, d in zip(raws, digests, strict=True)
             ]
         else:
-            numbers = [parser.e164(raw) for raw in raws]
+            numbers = parser.e164_all(raws)
             digests = [sha256(raw.encode()).hexdigest() if raw.isascii() else "" for raw in raws]
         if None in numbers:
             return None

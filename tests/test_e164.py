@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberFormat
 
-from runner.e164 import shape_key, validate_slowly
+from runner.e164 import STRICT, shape_key, validate_slowly
 from runner.recipients import NumberParser
 
 
@@ -97,3 +97,46 @@ def test_a_number_that_loses_a_national_prefix_is_judged_alone(first: str, then:
     parser = NumberParser(None)
     assert parser.e164(first) == validate_slowly(first)  # an invalid sibling seen first
     assert parser.e164(then) == validate_slowly(then) is not None
+
+
+def _dense(rng: random.Random, codes: tuple[str, ...]) -> list[str]:
+    """Many numbers per example, same length, last digits redrawn: close neighbours."""
+    seeds = [s for s in EXAMPLES if s.startswith(codes)]
+    out = []
+    for seed in seeds:
+        for _ in range(40):
+            keep = len(seed) - rng.randint(1, min(7, len(seed) - 4))
+            out.append(seed[:keep] + "".join(rng.choice("0123456789") for _ in seed[keep:]))
+    rng.shuffle(out)
+    return [n for n in out if STRICT.fullmatch(n)]
+
+
+def test_a_whole_list_gets_the_same_verdicts_as_one_number_at_a_time() -> None:
+    """The bulk path (one shape prefix per number) agrees with phonenumbers, mixed lists too."""
+    rng = random.Random(20261127)
+    north_america = _dense(rng, ("+1",))
+    lists = {
+        "one shape": [f"+1202{rng.randrange(10**7):07d}" for _ in range(2000)],
+        "one country code": north_america,
+        "several": _dense(rng, ("+1", "+33", "+44", "+49", "+7", "+86", "+375", "+39")),
+        "and numbers of impossible lengths": [*north_america, "+1202555014", "+3312345"],
+        "a short number that is a longer one's prefix": ["+12025550", "+12025550143"],
+        "a national prefix after +CC": ["+3758801123", "+3758800312", "+86112322896155"] * 3,
+        "one number not in E.164": [*north_america[:500], "202 555 0143"],
+    }
+    for name, listed in lists.items():
+        expected = [validate_slowly(n) for n in listed]
+        assert 0 < sum(e is None for e in expected) < len(listed), name
+        assert NumberParser(None).e164_all(listed) == expected, name
+        parser = NumberParser(None)  # warm: verdicts cached by shape from the first pass
+        parser.e164_all(listed[::2])
+        assert parser.e164_all(listed) == expected, name
+
+
+def test_the_bulk_path_is_taken_for_a_list_of_one_country() -> None:
+    from runner.e164 import shape_prefixes
+
+    us = [f"+1202555{i:04d}" for i in range(1000)]
+    prefixes = shape_prefixes(us)
+    assert prefixes is not None and len(set(prefixes)) < 20
+    assert shape_prefixes([*us, "2025550143"]) is None  # not every number in E.164
