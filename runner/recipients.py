@@ -11,7 +11,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from hashlib import sha256
 from itertools import repeat
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
@@ -186,15 +186,18 @@ class RecipientReader:
         self._files: dict[Path, Read] = {}  # a CSV shared by campaigns is parsed once
 
     def read(self, document: Document, items: list[Any]) -> tuple[Recipients, list[Problem]]:
-        contacts: dict[str, Contact] = {}
+        found: list[Contact] = []
         problems: list[Problem] = []
-        duplicates = 0
         for index, item in enumerate(items):
-            line = item_line(document, index)
-            found, wrong = self._expand(document.path, line, item)
+            contacts, wrong = self._expand(document.path, item_line(document, index), item)
+            found += contacts
             problems += wrong
-            duplicates += _merge(contacts, found)
-        return Recipients(tuple(contacts.values()), duplicates), problems
+        if len(set(map(itemgetter(0), found))) == len(found):
+            return Recipients(tuple(found), 0), problems
+        first: dict[str, Contact] = {}  # the first of each number, with its fields
+        for contact in found:
+            first.setdefault(contact[0], contact)
+        return Recipients(tuple(first.values()), len(found) - len(first)), problems
 
     def _expand(self, path: str, line: int, item: Any) -> Read:
         if isinstance(item, str):
@@ -264,24 +267,24 @@ class RecipientReader:
     def _numbers_only(self, raws: list[str]) -> list[Contact] | None:
         """A column of numbers and nothing else, in a few passes; None if one is not valid."""
         parser = self.parser
-        raws = [raw.strip() for raw in raws]
+        raws = list(map(str.strip, raws))
+        digests = list(map(methodcaller("hexdigest"), map(sha256, map(str.encode, raws))))
         known = parser.known_digests
         if known:
-            digests = [sha256(raw.encode()).hexdigest() for raw in raws]
             numbers = [
                 raw if d in known else parser.e164(raw)
                 for raw, d in zip(raws, digests, strict=True)
             ]
         else:
             numbers = parser.e164_all(raws)
-            digests = [sha256(raw.encode()).hexdigest() if raw.isascii() else "" for raw in raws]
         if None in numbers:
             return None
         valid = cast(list[str], numbers)
-        digests = [  # the same unless phonenumbers wrote a number otherwise
-            d if n == raw else digest_number(n)
-            for n, raw, d in zip(valid, raws, digests, strict=True)
-        ]
+        if valid != raws:  # phonenumbers wrote some number otherwise: its digest is another
+            digests = [
+                d if n == raw else digest_number(n)
+                for n, raw, d in zip(valid, raws, digests, strict=True)
+            ]
         return list(map(Contact, zip(valid, repeat(_NO_FIELDS), digests, strict=False)))
 
     def _parse_rows(self, name: str, text: str) -> Read:
@@ -318,19 +321,6 @@ class RecipientReader:
 
 
 Read = tuple[list[Contact], list[Problem]]
-
-
-def _merge(contacts: dict[str, Contact], found: list[Contact]) -> int:
-    """Add contacts not seen yet, keeping the first of each number; count the duplicates."""
-    before = len(contacts)
-    if not contacts:
-        contacts.update(zip(map(itemgetter(0), found), found, strict=True))
-        if len(contacts) == len(found):
-            return 0
-        contacts.clear()
-    for contact in found:
-        contacts.setdefault(contact[0], contact)
-    return before + len(found) - len(contacts)
 
 
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
