@@ -407,3 +407,30 @@ def test_a_journal_without_its_snapshot_is_kept(
     assert "beta: 2 recipients reached, 2 messages" in listed
     assert "alpha: 3 recipients reached" in listed
     assert read_state(project)["lineage"]
+
+
+def test_a_commit_folds_its_own_records_as_a_reader_of_the_files_would(tmp_path: Path) -> None:
+    """The end of an apply folds what it wrote from memory; the result must be the files'."""
+    from runner.state.local import LocalState
+    from runner.state.model import Intent, Outcome
+    from runner.state.snapshot import dump_state
+
+    backend = LocalState(tmp_path / STATE)
+    digests = tuple(digest_number(n) for n in us_numbers(6))
+    with backend.locked("test"):
+        backend.ensure_created()
+        backend.record(Accept("alpha", "f" * 64, {"text": "a"}, digests[:2], 1.0))
+        intents = [
+            Intent(f"rn-{i}", "beta", "e" * 64, {"text": "b"}, digests[2 * i : 2 * i + 2], 2.0)
+            for i in range(3)
+        ]
+        backend.record_all(intents)
+        backend.record(Outcome("rn-0", "sent", 3.0, "ticket", 2, 0.1))
+        backend.record(Outcome("rn-1", "unknown", 3.0))
+        backend.record_all([intents[1]])  # a re-send of the unknown one
+        backend.record(Outcome("rn-1", "duplicate", 4.0))
+        from_files = dump_state(LocalState(backend.path).read())
+        committed = backend.commit()
+    assert dump_state(committed) == from_files
+    assert backend.path.read_bytes() == from_files
+    assert "rn-2" in json.loads(from_files)["campaigns"]["beta"]["pending"]

@@ -53,6 +53,9 @@ class LocalState:
         self._journal_fd: int | None = None
         self._write_lock = threading.Lock()
         self._failed: StateError | None = None
+        # What this process appended to a journal it found empty, while it holds the lock:
+        # the journal's whole content, so a commit folds it without reading 60 MB back.
+        self._appended: list[Entry] | None = None
 
     def describe(self) -> str:
         return str(self.path)
@@ -60,17 +63,19 @@ class LocalState:
     # reading ---------------------------------------------------------------------------------
     def read(self) -> State:
         """The current state: the snapshot plus any journal a writer left. Never writes."""
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            state = State(lineage="")
-        except OSError as e:
-            raise _explain(e, "read", self.path) from e
-        else:
-            state = load_state(raw, str(self.path))
+        state = self._snapshot()
         for entry in self._journal_entries():
             state.fold(entry)
         return state
+
+    def _snapshot(self) -> State:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return State(lineage="")
+        except OSError as e:
+            raise _explain(e, "read", self.path) from e
+        return load_state(raw, str(self.path))
 
     def _journal_entries(self) -> Iterator[Entry]:
         try:
@@ -200,7 +205,10 @@ class LocalState:
                 fd = self._journal_fd
                 _append(fd, data)
             except OSError as e:
+                self._appended = None
                 raise _explain(e, "write", self.journal) from e
+            if self._appended is not None:
+                self._appended += entries
         if any(isinstance(e, Intent) for e in entries):
             try:  # outside the lock: other threads append while this waits for the disk
                 os.fsync(fd)
@@ -208,18 +216,26 @@ class LocalState:
                 # What was written may or may not be on disk; record nothing more. Intents
                 # that survive are pending: their batches were never sent, and are re-sent.
                 self._failed = _explain(e, "write", self.journal)
+                self._appended = None
                 raise self._failed from e
 
     def _open_journal(self) -> int:
         fd = os.open(self.journal, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         _drop_torn_tail(fd)
+        self._appended = [] if os.fstat(fd).st_size == 0 else None
         return fd
 
     def commit(self) -> State:
         """Fold the journal into a new snapshot; the journal goes only once that is durable."""
         with self._write_lock:
+            appended, self._appended = self._appended, None
             self._close_journal()
-            state = self.read()
+            if appended is None or self._failed:
+                state = self.read()
+            else:  # the journal holds what this process appended, and nothing else
+                state = self._snapshot()
+                for entry in appended:
+                    state.fold(entry)
             try:
                 records = self.journal.stat().st_size > 0
             except FileNotFoundError:
