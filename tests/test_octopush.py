@@ -263,6 +263,7 @@ def test_concurrent_sends_with_faults_each_land_once(record: Path) -> None:
 
 
 Answer = tuple[int, bytes, dict[str, str]]
+DROP: Answer = (0, b"", {})  # the connection is closed without an answer
 
 
 def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Answer:
@@ -289,6 +290,9 @@ class CannedHandler(BaseHTTPRequestHandler):
         self.server.requests.append((self.path, body))
         self.server.headers.append({k.lower(): v for k, v in self.headers.items()})
         status, data, headers = self.server.answers.pop(0)
+        if status == 0:
+            self.close_connection = True
+            return
         self.send_response(status)
         for name, value in {"Content-Length": str(len(data)), **headers}.items():
             self.send_header(name, value)
@@ -391,6 +395,24 @@ def test_non_json_server_errors_are_retried_then_unknown() -> None:
 def test_a_success_after_a_bad_gateway() -> None:
     outcome = answered(answer(502, "<html>oops</html>"), answer(201, {"ticket_number": "voice_1"}))
     assert (outcome.status, outcome.ticket, outcome.attempts) == ("sent", "voice_1", 2)
+
+
+def test_a_connection_closed_without_answer_is_retried_then_unknown() -> None:
+    sleeps = Sleeps()
+    with canned(DROP, DROP, DROP) as server:
+        outcome = send(url_of(server), payload(), sleeps, max_attempts=3)
+    assert (outcome.status, outcome.attempts, len(sleeps)) == ("unknown", 3, 2)
+    assert "ProtocolError" in outcome.message
+    assert outcome.message.endswith("; the request may have been accepted")
+    sent = json.dumps(payload(), separators=(",", ":")).encode()
+    assert server.requests == [("/v1/public/voice-campaign/send", sent)] * 3
+
+
+def test_an_answer_cut_short_is_retried() -> None:
+    short = {"Content-Length": "500", "Connection": "close"}  # fewer bytes come, then the end
+    cut = answer(201, {"ticket_number": "voice_1"}, short)
+    outcome = answered(cut, answer(400, {"code": 120, "message": "Repeated request_id"}))
+    assert (outcome.status, outcome.attempts) == ("duplicate", 2)
 
 
 def test_a_redirect_is_not_followed() -> None:
