@@ -1,7 +1,10 @@
-"""The Octopush HTTP client: one session, bounded retries, one outcome per send (DESIGN.md §1, §7).
+"""The Octopush HTTP client: one pool, bounded retries, one outcome per send (DESIGN.md §1, §7).
 
 A send is retried only where it is safe: the body (and so its request_id) is identical on every
 attempt, and the provider refuses a repeat with code 120, which is reported as "duplicate".
+
+urllib3 is used directly, not through requests: the send phase is CPU-bound here, and requests'
+session layer (prepare, cookies, hooks, response building) cost as much CPU as all the rest.
 """
 
 from __future__ import annotations
@@ -17,8 +20,20 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeGuard
 
-import requests
-from requests.adapters import HTTPAdapter
+import certifi
+import urllib3
+from requests.utils import get_auth_from_url, get_environ_proxies, select_proxy
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    HTTPError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from runner.errors import RunnerError
 
@@ -46,11 +61,18 @@ _REPEATED_REQUEST_ID = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _SECRET_HEADERS = frozenset({"api-key", "api-login"})
+# Network errors after which the request may or may not have reached the provider: retried with
+# the same body, as requests' ConnectionError, Timeout and ChunkedEncodingError were before.
 _RETRYABLE_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
+    NewConnectionError,  # refused, unreachable, name not resolved
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ProtocolError,  # reset, or closed before or in the middle of the answer
+    SSLError,
+    ProxyError,
+    ClosedPoolError,
 )
+_URL_EXAMPLE = "write it like https://api.octopush.com/v1/public"
 
 
 class OctopushError(RunnerError):
@@ -70,10 +92,27 @@ class SendOutcome:
 
 
 @dataclass(frozen=True)
-class _Exchange:
-    """How a retried request ended: the last response, or the last network error."""
+class _Answer:
+    """An HTTP answer, read whole (so that its connection went back to the pool)."""
 
-    response: requests.Response | None
+    status: int
+    headers: Mapping[str, str]  # urllib3's HTTPHeaderDict: names in any case
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """How a retried request ended: the last answer, or the last network error."""
+
+    response: _Answer | None
     error: str
     attempts: int
 
@@ -91,14 +130,15 @@ class OctopushClient:
         max_backoff: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._timeout = timeout
+        self.base_url = _checked_url(base_url)
+        self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         self._max_attempts = max(1, max_attempts)
         self._backoff = backoff
         self._max_backoff = max_backoff
         self._sleep = sleep
         self._jitter = random.Random()
-        self._session = _new_session(login, key, self.base_url)
+        self._headers = _headers(login, key)
+        self._pool = _new_pool(self.base_url)
 
     def __repr__(self) -> str:
         return f"OctopushClient(base_url={self.base_url!r})"
@@ -115,7 +155,7 @@ class OctopushClient:
         self.close()
 
     def close(self) -> None:
-        self._session.close()
+        self._pool.clear()
 
     def send(self, payload: Mapping[str, Any]) -> SendOutcome:
         """POST voice-campaign/send, retrying what is safe to retry, and say how it ended."""
@@ -138,7 +178,7 @@ class OctopushClient:
     def _exchange(self, method: str, url: str, body: bytes | None) -> _Exchange:
         for attempt in range(1, self._max_attempts + 1):
             response, error = self._attempt(method, url, body, attempt)
-            if response is not None and not _is_retryable(response.status_code):
+            if response is not None and not _is_retryable(response.status):
                 return _Exchange(response, "", attempt)
             if attempt < self._max_attempts:
                 self._sleep(self._delay(attempt, response))
@@ -146,27 +186,38 @@ class OctopushClient:
 
     def _attempt(
         self, method: str, url: str, body: bytes | None, attempt: int
-    ) -> tuple[requests.Response | None, str]:
+    ) -> tuple[_Answer | None, str]:
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
-            headers = redacted(self._session.headers)
+            headers = redacted(self._headers)
             total = self._max_attempts
             log.debug("%s %s attempt %d/%d headers=%s", method, url, attempt, total, headers)
         try:
-            response = self._session.request(method, url, data=body, timeout=self._timeout)
-        except _RETRYABLE_ERRORS as error:
-            log.debug("%s %s attempt %d failed: %s", method, url, attempt, type(error).__name__)
-            return None, f"{type(error).__name__}: {error}"
-        except requests.RequestException as error:
-            raise OctopushError(f"cannot send to {url}: {error}; check the API URL") from error
+            raw = self._pool.urlopen(
+                method,
+                url,
+                body=body,
+                headers=self._headers,
+                retries=False,  # every retry is decided (and logged) here
+                redirect=False,  # a redirect is an answer (rejected): the key stays with the API
+                timeout=self._timeout,
+                preload_content=True,  # read whole: the connection goes back to the pool
+            )
+        except HTTPError as error:
+            cause = error.reason if isinstance(error, MaxRetryError) and error.reason else error
+            if not isinstance(cause, _RETRYABLE_ERRORS):
+                raise OctopushError(f"cannot send to {url}: {cause}; check the API URL") from error
+            log.debug("%s %s attempt %d failed: %s", method, url, attempt, type(cause).__name__)
+            return None, f"{type(cause).__name__}: {cause}"
+        response = _Answer(raw.status, raw.headers, raw.data)
         if debug:
             log.debug(
                 "%s %s -> %d attempt %d headers=%s",
-                *(method, url, response.status_code, attempt, dict(response.headers)),
+                *(method, url, response.status, attempt, dict(response.headers)),
             )
-        return response, f"HTTP {response.status_code}"
+        return response, f"HTTP {response.status}"
 
-    def _delay(self, attempt: int, response: requests.Response | None) -> float:
+    def _delay(self, attempt: int, response: _Answer | None) -> float:
         """Retry-After when the server gives one, else exponential backoff with full jitter."""
         asked = _retry_after(response)
         if asked is not None:
@@ -176,7 +227,7 @@ class OctopushClient:
 
 
 def _check_credential(name: str, value: str) -> None:
-    """Refuse what requests would refuse later, in an error that quotes the whole value."""
+    """Refuse what http.client would refuse later, in an error that quotes the whole value."""
     if not (value.isascii() and value.isprintable() and value == value.strip()):
         raise OctopushError(
             f"{name} has spaces at its ends, line breaks or non-ASCII characters: "
@@ -184,23 +235,59 @@ def _check_credential(name: str, value: str) -> None:
         )
 
 
-def _new_session(login: str, key: str, base_url: str) -> requests.Session:
+def _headers(login: str, key: str) -> dict[str, str]:
     _check_credential("OCTOPUSH_API_LOGIN", login)
     _check_credential("OCTOPUSH_API_KEY", key)
-    session = requests.Session()
-    session.headers.update({"api-login": login, "api-key": key, "Content-Type": "application/json"})
-    # The environment's proxies and CA bundle, read once here: requests would scan the whole
-    # environment again at every request (a sixth of a send's CPU). No netrc: the key is ours.
-    session.trust_env = False
-    session.proxies = requests.utils.get_environ_proxies(base_url)
+    return {"api-login": login, "api-key": key, "Content-Type": "application/json"}
+
+
+def _checked_url(base_url: str) -> str:
+    """The API base without its trailing slash; urllib3 would take a URL without scheme as http."""
+    url = base_url.rstrip("/")
+    try:
+        parts = urllib3.util.parse_url(url)
+    except ValueError as e:
+        raise OctopushError(f"cannot use the API URL {base_url!r}: {e}; {_URL_EXAMPLE}") from e
+    if parts.scheme not in ("http", "https") or not parts.host:
+        raise OctopushError(f"cannot use the API URL {base_url!r}: {_URL_EXAMPLE}")
+    return url
+
+
+def _new_pool(base_url: str) -> urllib3.PoolManager:
+    """Connections kept alive for every thread, with the environment's proxy and CA bundle.
+
+    Both are read once, here, as requests did (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, *_PROXY,
+    NO_PROXY, with requests' own rules). No netrc: the key is ours.
+    """
+    options: dict[str, Any] = {"maxsize": 32, "block": False, **_ca_options(base_url)}
+    proxy = select_proxy(base_url, get_environ_proxies(base_url))
+    if proxy is None:
+        return urllib3.PoolManager(**options)
+    try:
+        proxy = proxy if "://" in proxy else f"http://{proxy}"  # as curl and requests do
+        return urllib3.ProxyManager(proxy, proxy_headers=_proxy_auth(proxy), **options)
+    except ValueError:  # not quoted: a proxy URL may hold a password
+        raise OctopushError(
+            f"the proxy set in the environment for {base_url} is not an http:// or https:// "
+            "URL (SOCKS is not supported): correct HTTPS_PROXY, HTTP_PROXY or ALL_PROXY"
+        ) from None
+
+
+def _proxy_auth(proxy: str) -> dict[str, str]:
+    username, password = get_auth_from_url(proxy)
+    return urllib3.make_headers(proxy_basic_auth=f"{username}:{password}") if username else {}
+
+
+def _ca_options(base_url: str) -> dict[str, str]:
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
-        session.verify = bundle
-    # Never let urllib3 re-send on its own: every retry is decided (and logged) here.
-    adapter = HTTPAdapter(pool_maxsize=32, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    bundle = bundle or certifi.where()
+    if base_url.lower().startswith("https:") and not os.path.exists(bundle):
+        raise OctopushError(
+            f"the CA bundle {bundle} (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE) does not exist: "
+            "correct the variable or unset it"
+        )
+    where = "ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"
+    return {"cert_reqs": "CERT_REQUIRED", where: bundle}
 
 
 def redacted(headers: Mapping[str, Any]) -> dict[str, Any]:
@@ -216,7 +303,7 @@ def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _retry_after(response: requests.Response | None) -> float | None:
+def _retry_after(response: _Answer | None) -> float | None:
     value = response.headers.get("Retry-After") if response is not None else None
     try:
         seconds = float(value) if value is not None else None
@@ -225,10 +312,10 @@ def _retry_after(response: requests.Response | None) -> float | None:
     return seconds if seconds is not None and 0 <= seconds < float("inf") else None
 
 
-def _json_object(response: requests.Response) -> dict[str, Any]:
+def _json_object(response: _Answer) -> dict[str, Any]:
     try:
-        data = response.json()
-    except ValueError:
+        data = json.loads(response.body)
+    except ValueError:  # not JSON, empty, or not UTF-8
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -240,20 +327,20 @@ def _failure_text(exchange: _Exchange) -> str:
     data = _json_object(response)
     problems = _nested_problems(data) or _bare_problem(data)
     detail = "; ".join(_describe(code, text) for code, text in problems) or response.text[:200]
-    return f"HTTP {response.status_code} after {exchange.attempts} attempt(s): {detail}"
+    return f"HTTP {response.status} after {exchange.attempts} attempt(s): {detail}"
 
 
 def _outcome_of(exchange: _Exchange, payload: Mapping[str, Any]) -> SendOutcome:
     response = exchange.response
     if response is not None and response.ok:
         return _sent(response, payload, exchange.attempts)
-    if response is None or _is_retryable(response.status_code):
+    if response is None or _is_retryable(response.status):
         message = f"{_failure_text(exchange)}; the request may have been accepted"
         return SendOutcome("unknown", message=message, attempts=exchange.attempts)
     return _refused(response, exchange.attempts)
 
 
-def _sent(response: requests.Response, payload: Mapping[str, Any], attempts: int) -> SendOutcome:
+def _sent(response: _Answer, payload: Mapping[str, Any], attempts: int) -> SendOutcome:
     data = _json_object(response)
     ticket = data.get("ticket_number") or data.get("vocal_ticket")
     contacts = data.get("number_of_contacts")
@@ -263,12 +350,12 @@ def _sent(response: requests.Response, payload: Mapping[str, Any], attempts: int
         contacts=int(contacts) if _is_number(contacts) else len(payload.get("recipients", ())),
         cost=_float_or_none(data.get("total_cost")),
         residual_credit=_float_or_none(data.get("residual_credit")),
-        message=f"HTTP {response.status_code}",
+        message=f"HTTP {response.status}",
         attempts=attempts,
     )
 
 
-def _refused(response: requests.Response, attempts: int) -> SendOutcome:
+def _refused(response: _Answer, attempts: int) -> SendOutcome:
     data = _json_object(response)
     nested, bare = _nested_problems(data), _bare_problem(data)
     if any(_is_repeat(code, text) for code, text in [*nested, *bare]):
@@ -276,11 +363,17 @@ def _refused(response: requests.Response, attempts: int) -> SendOutcome:
         return SendOutcome("duplicate", code=DUPLICATE_CODE, message=message, attempts=attempts)
     problems = nested or bare
     if not problems:
-        message = f"HTTP {response.status_code}: {response.text[:200]}"
-        return SendOutcome("rejected", message=message, attempts=attempts)
+        return SendOutcome("rejected", message=_unexplained(response), attempts=attempts)
     code = _most_specific([*nested, *bare])
     message = "; ".join(_describe(c, text) for c, text in problems)
     return SendOutcome("rejected", code=code, message=message, attempts=attempts)
+
+
+def _unexplained(response: _Answer) -> str:
+    location = response.headers.get("Location")
+    if 300 <= response.status < 400 and location:  # not followed: the key stays with the API
+        return f"HTTP {response.status}: the API URL moved to {location[:200]}; use that one"
+    return f"HTTP {response.status}: {response.text[:200]}"
 
 
 def _nested_problems(data: Mapping[str, Any]) -> list[tuple[int | None, str]]:

@@ -16,7 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
+import urllib3
 
 from runner.emulator import Emulator, EmulatorOptions, Fault
 from runner.octopush import ERROR_MESSAGES, OctopushClient, OctopushError, SendOutcome, redacted
@@ -261,6 +263,7 @@ def test_concurrent_sends_with_faults_each_land_once(record: Path) -> None:
 
 
 Answer = tuple[int, bytes, dict[str, str]]
+DROP: Answer = (0, b"", {})  # the connection is closed without an answer
 
 
 def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> Answer:
@@ -273,6 +276,8 @@ class Canned(ThreadingHTTPServer):
 
     def __init__(self, answers: list[Answer]) -> None:
         self.answers = answers
+        self.requests: list[tuple[str, bytes]] = []
+        self.headers: list[dict[str, str]] = []
         super().__init__(("127.0.0.1", 0), CannedHandler)
 
 
@@ -281,8 +286,13 @@ class CannedHandler(BaseHTTPRequestHandler):
     server: Canned
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.requests.append((self.path, body))
+        self.server.headers.append({k.lower(): v for k, v in self.headers.items()})
         status, data, headers = self.server.answers.pop(0)
+        if status == 0:
+            self.close_connection = True
+            return
         self.send_response(status)
         for name, value in {"Content-Length": str(len(data)), **headers}.items():
             self.send_header(name, value)
@@ -294,21 +304,25 @@ class CannedHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def canned(*answers: Answer) -> Iterator[str]:
+def canned(*answers: Answer) -> Iterator[Canned]:
     server = Canned(list(answers))
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1/public"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
 
 
+def url_of(server: Canned) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}/v1/public"
+
+
 def answered(*answers: Answer, sleeps: Sleeps | None = None) -> SendOutcome:
-    with canned(*answers) as url:
-        return send(url, payload(), sleeps, max_attempts=len(answers))
+    with canned(*answers) as server:
+        return send(url_of(server), payload(), sleeps, max_attempts=len(answers))
 
 
 def test_the_php_clients_ticket_name_is_accepted() -> None:
@@ -383,16 +397,110 @@ def test_a_success_after_a_bad_gateway() -> None:
     assert (outcome.status, outcome.ticket, outcome.attempts) == ("sent", "voice_1", 2)
 
 
+def test_a_connection_closed_without_answer_is_retried_then_unknown() -> None:
+    sleeps = Sleeps()
+    with canned(DROP, DROP, DROP) as server:
+        outcome = send(url_of(server), payload(), sleeps, max_attempts=3)
+    assert (outcome.status, outcome.attempts, len(sleeps)) == ("unknown", 3, 2)
+    assert "ProtocolError" in outcome.message
+    assert outcome.message.endswith("; the request may have been accepted")
+    sent = json.dumps(payload(), separators=(",", ":")).encode()
+    assert server.requests == [("/v1/public/voice-campaign/send", sent)] * 3
+
+
+def test_an_answer_cut_short_is_retried() -> None:
+    short = {"Content-Length": "500", "Connection": "close"}  # fewer bytes come, then the end
+    cut = answer(201, {"ticket_number": "voice_1"}, short)
+    outcome = answered(cut, answer(400, {"code": 120, "message": "Repeated request_id"}))
+    assert (outcome.status, outcome.attempts) == ("duplicate", 2)
+
+
+def test_a_redirect_is_not_followed() -> None:
+    elsewhere = "http://127.0.0.1:9/v1/public"
+    with canned(answer(307, "", {"Location": elsewhere})) as server:
+        outcome = send(url_of(server), payload(), max_attempts=3)
+    assert (outcome.status, outcome.code, outcome.attempts) == ("rejected", None, 1)
+    assert outcome.message == f"HTTP 307: the API URL moved to {elsewhere}; use that one"
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["api.octopush.com/v1/public", "ftp://api.octopush.com/v1", "https://", "http://[::1"]
+)
+def test_a_bad_api_url_is_refused_before_any_request(url: str) -> None:
+    with pytest.raises(
+        OctopushError, match=re.escape("write it like https://api.octopush.com/v1/public")
+    ):
+        OctopushClient(url, LOGIN, KEY)
+
+
 def test_proxy_settings_are_read_from_the_environment_once(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     with OctopushClient("https://api.octopush.com/v1/public", "login", "key") as client:
-        session = client._session
-        assert session.proxies.get("https") == "http://proxy.example:3128"
-        assert session.verify == "/etc/ssl/certs/ca-certificates.crt"
-        assert session.trust_env is False  # no environment scan (or netrc) at each request
+        pool = client._pool
+        assert isinstance(pool, urllib3.ProxyManager)
+        assert pool.proxy is not None and pool.proxy.url == "http://proxy.example:3128"
+        assert pool.proxy_headers == {}
+        assert pool.connection_pool_kw["ca_certs"] == str(bundle)
+        assert pool.connection_pool_kw["cert_reqs"] == "CERT_REQUIRED"
     with OctopushClient("http://127.0.0.1:8080/v1/public", "login", "key") as client:
-        assert client._session.proxies == {}  # NO_PROXY: loopback goes direct
+        assert not isinstance(client._pool, urllib3.ProxyManager)  # NO_PROXY: loopback goes direct
+
+
+def test_the_environment_is_not_read_again_at_each_request(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with client_for(emulator.url, Sleeps(), max_attempts=1) as client:
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+        assert client.send(payload()).status == "sent"
+
+
+def test_tls_is_verified_with_certifi_unless_the_environment_names_a_bundle(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with OctopushClient("https://api.octopush.com/v1/public", "login", "key") as client:
+        options = client._pool.connection_pool_kw
+        assert (options["cert_reqs"], options["ca_certs"]) == ("CERT_REQUIRED", certifi.where())
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path))
+    with OctopushClient("https://api.octopush.com/v1/public", "login", "key") as client:
+        assert client._pool.connection_pool_kw["ca_cert_dir"] == str(tmp_path)
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(OctopushError, match=r"missing\.pem .* does not exist"):
+        OctopushClient("https://api.octopush.com/v1/public", "login", "key")
+
+
+def test_a_proxy_from_the_environment_is_used_with_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with canned(answer(201, {"ticket_number": "voice_1"})) as proxy:
+        where = f"me:s%40cret@127.0.0.1:{proxy.server_address[1]}"  # no scheme: http
+        monkeypatch.setenv("http_proxy", where)
+        outcome = send("http://api.example/v1/public", payload())
+    assert (outcome.status, outcome.ticket) == ("sent", "voice_1")
+    assert proxy.requests[0][0] == "http://api.example/v1/public/voice-campaign/send"
+    auth = urllib3.make_headers(proxy_basic_auth="me:s@cret")["proxy-authorization"]
+    assert proxy.headers[0]["proxy-authorization"] == auth
+    assert proxy.headers[0]["api-key"] == KEY
+
+
+def test_a_socks_proxy_is_refused_without_quoting_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("https_proxy", "socks5://me:s3cret@proxy.example:1080")
+    with pytest.raises(OctopushError, match="SOCKS is not supported") as error:
+        OctopushClient("https://api.octopush.com/v1/public", "login", "key")
+    assert "s3cret" not in str(error.value)
