@@ -157,7 +157,7 @@ class Sender:
         self.on_done(result)
 
     def _send(self, batch: Batch) -> BatchResult:
-        outcome = self.client.send(batch.payload())
+        outcome = self.client.send_encoded(batch.payload_json(), len(batch.numbers))
         status = "simulated" if batch.simulate and outcome.status == "sent" else outcome.status
         try:
             self.backend.record(

@@ -36,6 +36,7 @@ from urllib3.exceptions import (
 )
 
 from runner.errors import RunnerError
+from runner.wire import encode_payload
 
 log = logging.getLogger("runner.octopush")
 
@@ -159,9 +160,12 @@ class OctopushClient:
 
     def send(self, payload: Mapping[str, Any]) -> SendOutcome:
         """POST voice-campaign/send, retrying what is safe to retry, and say how it ended."""
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return self.send_encoded(encode_payload(payload), len(payload.get("recipients", ())))
+
+    def send_encoded(self, body: bytes, recipients: int) -> SendOutcome:
+        """send(), for a payload already encoded as encode_payload does (Batch.payload_json)."""
         exchange = self._exchange("POST", f"{self.base_url}/voice-campaign/send", body)
-        return _outcome_of(exchange, payload)
+        return _outcome_of(exchange, recipients)
 
     def balance(self) -> float:
         """The account's credit for voice SMS, in EUR."""
@@ -330,24 +334,24 @@ def _failure_text(exchange: _Exchange) -> str:
     return f"HTTP {response.status} after {exchange.attempts} attempt(s): {detail}"
 
 
-def _outcome_of(exchange: _Exchange, payload: Mapping[str, Any]) -> SendOutcome:
+def _outcome_of(exchange: _Exchange, recipients: int) -> SendOutcome:
     response = exchange.response
     if response is not None and response.ok:
-        return _sent(response, payload, exchange.attempts)
+        return _sent(response, recipients, exchange.attempts)
     if response is None or _is_retryable(response.status):
         message = f"{_failure_text(exchange)}; the request may have been accepted"
         return SendOutcome("unknown", message=message, attempts=exchange.attempts)
     return _refused(response, exchange.attempts)
 
 
-def _sent(response: _Answer, payload: Mapping[str, Any], attempts: int) -> SendOutcome:
+def _sent(response: _Answer, recipients: int, attempts: int) -> SendOutcome:
     data = _json_object(response)
     ticket = data.get("ticket_number") or data.get("vocal_ticket")
     contacts = data.get("number_of_contacts")
     return SendOutcome(
         "sent",
         ticket=str(ticket) if ticket else None,
-        contacts=int(contacts) if _is_number(contacts) else len(payload.get("recipients", ())),
+        contacts=int(contacts) if _is_number(contacts) else recipients,
         cost=_float_or_none(data.get("total_cost")),
         residual_credit=_float_or_none(data.get("residual_credit")),
         message=f"HTTP {response.status}",

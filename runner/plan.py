@@ -19,6 +19,7 @@ from runner.project import Project
 from runner.recipients import aligned_digests
 from runner.render import Campaign, Message
 from runner.state.model import RESOLVE_WINDOW_SECONDS, CampaignState, Intent, State
+from runner.wire import PAYLOAD_JSON, encode_payload, spliced_json
 
 BATCH_SIZE = 500
 
@@ -55,9 +56,24 @@ class Batch:
 
     def payload(self) -> dict[str, Any]:
         """The exact API body: message, recipients, request_id, and simulation if asked."""
+        return self._payload([{"phone_number": n} for n in self.numbers])
+
+    def payload_json(self) -> bytes:
+        """payload() as the client sends it: compact JSON in UTF-8 (OctopushClient.encode)."""
+        text = spliced_json(
+            self._payload(None),
+            "recipients",
+            self.numbers,
+            ('{"phone_number":"', '"}'),
+            b"+0123456789",
+            **PAYLOAD_JSON,
+        )
+        return text.encode() if text is not None else encode_payload(self.payload())
+
+    def _payload(self, recipients: Any) -> dict[str, Any]:
         payload = {
             **self.body,
-            "recipients": [{"phone_number": n} for n in self.numbers],
+            "recipients": recipients,
             "request_id": simulated_id(self.request_id) if self.simulate else self.request_id,
         }
         if self.simulate:

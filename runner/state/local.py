@@ -19,7 +19,7 @@ from pathlib import Path
 
 from runner.errors import LockError, StateError
 from runner.state.lock import LockInfo
-from runner.state.model import Entry, Intent, State, entry_from_dict, entry_to_dict
+from runner.state.model import Entry, Intent, State, entry_from_dict, entry_json
 from runner.state.snapshot import dump_state, load_state
 
 
@@ -192,10 +192,7 @@ class LocalState:
         an outcome lost to a power cut only leaves its intent pending, and the next apply
         re-sends the same request_id, which the provider refuses as a duplicate.
         """
-        data = b"".join(
-            json.dumps(entry_to_dict(e), sort_keys=True, separators=(",", ":")).encode() + b"\n"
-            for e in entries
-        )
+        data = b"".join(entry_json(e) + b"\n" for e in entries)
         with self._write_lock:
             if self._failed:
                 raise self._failed
