@@ -15,7 +15,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger("runner.bulk")
 PARALLEL_MIN = 200  # below this many items a second process costs more than it saves
-_forked = False  # in in_two's child: one more fork would only compete for the same cores
 
 
 @contextlib.contextmanager
@@ -41,8 +40,6 @@ def paused_gc() -> Iterator[None]:
 def workers() -> int:
     """Processes to use: RUNNER_JOBS if set (1 turns parallel work off), else the cores."""
     wanted = os.environ.get("RUNNER_JOBS", "")
-    if _forked:
-        return 1
     if wanted.isdigit() and int(wanted) > 0:
         return min(int(wanted), 2)
     return min(os.cpu_count() or 1, 2)
@@ -61,8 +58,6 @@ def in_two(work: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: work, send the result, exit without running the parent's cleanup
-        global _forked
-        _forked = True
         code = 1
         try:
             os.close(read_end)

@@ -19,7 +19,6 @@ from typing import Any, cast
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from runner.bulk import in_two
 from runner.e164 import shape_key, shape_prefixes, validate_slowly
 from runner.errors import Problem
 from runner.load import Document, line_of
@@ -267,19 +266,8 @@ class RecipientReader:
 
     def _numbers_only(self, raws: list[str]) -> list[Contact] | None:
         """A column of numbers and nothing else, in a few passes; None if one is not valid."""
-        raws = list(map(str.strip, raws))
-        if len(raws) < COLUMN_IN_TWO or self.parser.known_digests:
-            checked = self._checked(raws)
-        else:  # a big new list: the other core checks and hashes half of it
-            checked = _unpacked(in_two(lambda half: [_packed(self._checked(list(half)))], raws))
-        if checked is None:
-            return None
-        numbers, digests = checked
-        return list(map(Contact, zip(numbers, repeat(_NO_FIELDS), digests, strict=False)))
-
-    def _checked(self, raws: list[str]) -> tuple[list[str], list[str]] | None:
-        """The numbers in E.164 and their digests; None if one is not valid."""
         parser = self.parser
+        raws = list(map(str.strip, raws))
         digests = list(map(methodcaller("hexdigest"), map(sha256, map(str.encode, raws))))
         known = parser.known_digests
         if known:
@@ -297,7 +285,7 @@ class RecipientReader:
                 d if n == raw else digest_number(n)
                 for n, raw, d in zip(valid, raws, digests, strict=True)
             ]
-        return valid, digests
+        return list(map(Contact, zip(valid, repeat(_NO_FIELDS), digests, strict=False)))
 
     def _parse_rows(self, name: str, text: str) -> Read:
         reader = csv.reader(io.StringIO(text, newline=""))
@@ -333,23 +321,6 @@ class RecipientReader:
 
 
 Read = tuple[list[Contact], list[Problem]]
-
-
-COLUMN_IN_TWO = 100_000  # numbers: below this, a second process costs more than it saves
-DIGEST_WIDTH = 64
-
-
-def _packed(checked: tuple[list[str], list[str]] | None) -> tuple[str, str] | None:
-    """Two long strings cross the pipe in a blink; a million short ones would not."""
-    return None if checked is None else ("\n".join(checked[0]), "".join(checked[1]))
-
-
-def _unpacked(halves: list[tuple[str, str] | None]) -> tuple[list[str], list[str]] | None:
-    if any(half is None for half in halves):
-        return None
-    numbers = "\n".join(h[0] for h in halves if h).split("\n")  # E.164: never a line break
-    blob = "".join(h[1] for h in halves if h)
-    return numbers, [blob[i : i + DIGEST_WIDTH] for i in range(0, len(blob), DIGEST_WIDTH)]
 
 
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
