@@ -225,9 +225,10 @@ class Renderer:
         if settings in self._checked_settings:
             return
         sample = {**body, "text": "x", "recipients": [{"phone_number": SAMPLE_NUMBER}]}
-        for error in schemas.validator("voice-send").iter_errors(sample):
-            where = ".".join(map(str, error.absolute_path)) or "text"
-            raise _Failed(where, f"the API would refuse this payload: {error.message}")
+        if not schemas.accepts("voice-send")(sample):  # only a refusal needs jsonschema's why
+            for error in schemas.validator("voice-send").iter_errors(sample):
+                where = ".".join(map(str, error.absolute_path)) or "text"
+                raise _Failed(where, f"the API would refuse this payload: {error.message}")
         self._checked_settings.add(settings)
 
 

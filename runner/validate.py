@@ -9,15 +9,17 @@ import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import phonenumbers
-from jsonschema import ValidationError
 
 from runner import schemas
 from runner.errors import Problem
 from runner.load import Document, line_of
 from runner.recipients import shown_value
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 DEFAULT_API_URL = "https://api.octopush.com/v1/public"
 DEFAULT_PRICE = 0.05

@@ -7,10 +7,12 @@ import json
 import re
 from collections.abc import Callable
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator, FormatChecker
+
+if TYPE_CHECKING:  # jsonschema takes 0.1 s to import: only a refusal or a format needs it
+    from jsonschema import Draft202012Validator
 
 NAMES = ("campaign", "config", "voice-send")
 
@@ -27,7 +29,21 @@ def schema(name: str) -> dict[str, Any]:
 
 @functools.cache
 def validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator, FormatChecker
+
     return Draft202012Validator(schema(name), format_checker=FormatChecker())
+
+
+def _conforms(value: Any, format: str) -> bool:
+    """jsonschema's own verdict on a format, so that both engines say the same."""
+    return bool(_format_checker().conforms(value, format))
+
+
+@functools.cache
+def _format_checker() -> Any:
+    from jsonschema import FormatChecker
+
+    return FormatChecker()
 
 
 @functools.cache
@@ -38,9 +54,8 @@ def accepts(name: str) -> Callable[[Any], bool]:
     It reads draft-07, which has every keyword these schemas use; formats are checked by
     jsonschema's own checker, so both say the same (tests compare them on fuzzed files).
     """
-    checker = FormatChecker()
     formats: dict[str, Callable[[str], Any]] = {
-        f: functools.partial(checker.conforms, format=f) for f in ("date-time", "uri")
+        f: functools.partial(_conforms, format=f) for f in ("date-time", "uri")
     }
     draft7 = {**_patterns_as_formats(schema(name), formats)}
     draft7["$schema"] = "http://json-schema.org/draft-07/schema#"
