@@ -434,3 +434,22 @@ def test_a_commit_folds_its_own_records_as_a_reader_of_the_files_would(tmp_path:
     assert dump_state(committed) == from_files
     assert backend.path.read_bytes() == from_files
     assert "rn-2" in json.loads(from_files)["campaigns"]["beta"]["pending"]
+
+
+def test_a_commit_after_letting_the_lock_go_reads_what_others_wrote(tmp_path: Path) -> None:
+    """What a process appended describes the journal only while it holds the lock."""
+    from runner.state.local import LocalState
+
+    path = tmp_path / STATE
+    first, other = LocalState(path), LocalState(path)
+    digests = [digest_number(n) for n in us_numbers(2)]
+    with first.locked("apply"):
+        first.ensure_created()
+        first.record(Accept("alpha", "f" * 64, {"text": "a"}, (digests[0],), 1.0))
+    with other.locked("state accept"):  # folds the journal first left, then adds to it
+        other.commit()
+        other.record(Accept("alpha", "f" * 64, {"text": "a"}, (digests[1],), 2.0))
+    with first.locked("apply"):
+        state = first.commit()
+    assert list(state.campaigns["alpha"].messages["f" * 64].delivered) == digests
+    assert state.serial == 2

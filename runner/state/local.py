@@ -203,7 +203,10 @@ class LocalState:
                 _append(fd, data)
             except OSError as e:
                 self._appended = None
-                raise _explain(e, "write", self.journal) from e
+                error = _explain(e, "write", self.journal)
+                if isinstance(e, _TornWrite):  # later records would be glued to its half
+                    self._failed = error
+                raise error from e
             if self._appended is not None:
                 self._appended += entries
         if any(isinstance(e, Intent) for e in entries):
@@ -212,14 +215,14 @@ class LocalState:
             except OSError as e:
                 # What was written may or may not be on disk; record nothing more. Intents
                 # that survive are pending: their batches were never sent, and are re-sent.
-                self._failed = _explain(e, "write", self.journal)
-                self._appended = None
+                self._failed = _explain(e, "write", self.journal)  # commit reads the files
                 raise self._failed from e
 
     def _open_journal(self) -> int:
         fd = os.open(self.journal, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         _drop_torn_tail(fd)
-        self._appended = [] if os.fstat(fd).st_size == 0 else None
+        empty = os.fstat(fd).st_size == 0
+        self._appended = [] if empty and self._lock_fd is not None else None
         return fd
 
     def commit(self) -> State:
@@ -253,6 +256,7 @@ class LocalState:
                 fsync_folder(self.path.parent)
 
     def _close_journal(self) -> None:
+        self._appended = None  # it described this journal, as this process opened it
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
@@ -295,10 +299,16 @@ def _append(fd: int, data: bytes) -> None:
             if count == 0:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             view = view[count:]
-    except OSError:
-        with contextlib.suppress(OSError):
+    except OSError as e:
+        try:
             os.ftruncate(fd, start)
+        except OSError:
+            raise _TornWrite(e.errno, e.strerror) from e
         raise
+
+
+class _TornWrite(OSError):
+    """Part of a record was written and could not be taken back."""
 
 
 def _drop_torn_tail(fd: int) -> None:
