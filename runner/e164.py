@@ -160,9 +160,12 @@ def shape_prefixes(numbers: list[str]) -> list[str] | None:
 
 
 def _shape_of(number: str) -> _Shape:
-    shape = _shapes.get((number[:5], len(number)))
+    key = (number[:5], len(number))
+    shape = _shapes.get(key)
     if shape is None:
-        shape = _shapes[(number[:5], len(number))] = _Shape.of(number)
+        shape = _Shape.of(number)
+        if STRICT.fullmatch(number):  # a stray "+3361234567a" must not spoil +3361's shape
+            _shapes[key] = shape
     return shape
 
 

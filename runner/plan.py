@@ -59,7 +59,7 @@ class Batch:
         return self._payload([{"phone_number": n} for n in self.numbers])
 
     def payload_json(self) -> bytes:
-        """payload() as the client sends it: compact JSON in UTF-8 (OctopushClient.encode)."""
+        """payload() as the client sends it: what runner.wire.encode_payload writes, quickly."""
         text = spliced_json(
             self._payload(None),
             "recipients",

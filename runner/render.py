@@ -226,6 +226,7 @@ class Renderer:
             return
         sample = {**body, "text": "x", "recipients": [{"phone_number": SAMPLE_NUMBER}]}
         if not schemas.accepts("voice-send")(sample):  # only a refusal needs jsonschema's why
+            # jsonschema is the reference: if it finds nothing, the payload is valid
             for error in schemas.validator("voice-send").iter_errors(sample):
                 where = ".".join(map(str, error.absolute_path)) or "text"
                 raise _Failed(where, f"the API would refuse this payload: {error.message}")

@@ -37,6 +37,8 @@ def spliced_json(
     if not joined.isascii() or joined.encode().translate(None, alphabet):
         return None
     text = json.dumps({**data, key: _MARK}, **options)
+    if text.count(_MARK) != 1:  # never, short of a text that holds this process's secret
+        return None
     head, tail = item
     listed = f"[{head}" + f"{tail},{head}".join(strings) + f"{tail}]" if strings else "[]"
     return text.replace(f'"{_MARK}"', listed, 1)

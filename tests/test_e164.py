@@ -140,3 +140,11 @@ def test_the_bulk_path_is_taken_for_a_list_of_one_country() -> None:
     prefixes = shape_prefixes(us)
     assert prefixes is not None and len(set(prefixes)) < 20
     assert shape_prefixes([*us, "2025550143"]) is None  # not every number in E.164
+
+
+def test_a_stray_cell_does_not_spoil_the_shape_of_valid_numbers() -> None:
+    from runner.e164 import shape_prefixes
+
+    assert shape_key("+3361234567a") is None  # 12 characters, like +33 6 12 34 56 78
+    prefixes = shape_prefixes(["+33612345678", "+33698765432"])
+    assert prefixes is not None and not any(p.endswith("!") for p in prefixes)
