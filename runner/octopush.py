@@ -270,6 +270,12 @@ def _new_pool(base_url: str) -> urllib3.PoolManager:
     try:
         proxy = proxy if "://" in proxy else f"http://{proxy}"  # as curl and requests do
         return urllib3.ProxyManager(proxy, proxy_headers=_proxy_auth(proxy), **options)
+    except UnicodeError:  # not quoted either
+        raise OctopushError(
+            f"the proxy's user name or password set in the environment for {base_url} has "
+            "characters proxy authentication cannot carry (outside Latin-1, like €): "
+            "use proxy credentials without them"
+        ) from None
     except ValueError:  # not quoted: a proxy URL may hold a password
         raise OctopushError(
             f"the proxy set in the environment for {base_url} is not an http:// or https:// "

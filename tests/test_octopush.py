@@ -504,3 +504,14 @@ def test_a_socks_proxy_is_refused_without_quoting_its_password(
     with pytest.raises(OctopushError, match="SOCKS is not supported") as error:
         OctopushClient("https://api.octopush.com/v1/public", "login", "key")
     assert "s3cret" not in str(error.value)
+
+
+def test_a_proxy_password_http_cannot_carry_is_refused_without_quoting_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("https_proxy", "http://me:s3cr€t@proxy.example:3128")
+    with pytest.raises(OctopushError, match="outside Latin-1") as error:
+        OctopushClient("https://api.octopush.com/v1/public", "login", "key")
+    assert "s3cr" not in str(error.value)
