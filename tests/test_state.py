@@ -410,7 +410,7 @@ def test_a_journal_without_its_snapshot_is_kept(
 
 
 def test_a_commit_folds_its_own_records_as_a_reader_of_the_files_would(tmp_path: Path) -> None:
-    """The end of an apply folds what it wrote from memory; the result must be the files'."""
+    """The end of an apply reads nothing back: the state it kept must be the files'."""
     from runner.state.local import LocalState
     from runner.state.model import Intent, Outcome
     from runner.state.snapshot import dump_state

@@ -53,9 +53,10 @@ class LocalState:
         self._journal_fd: int | None = None
         self._write_lock = threading.Lock()
         self._failed: StateError | None = None
-        # What this process appended to a journal it found empty, while it holds the lock:
-        # the journal's whole content, so a commit folds it without reading 60 MB back.
-        self._appended: list[Entry] | None = None
+        # While this process holds the lock: the state its files hold, kept up to date by
+        # folding each record it writes. The end of a big apply then reads nothing back (a
+        # 74 MB snapshot and a 66 MB journal for a million numbers) and folds nothing.
+        self._live: State | None = None
 
     def describe(self) -> str:
         return str(self.path)
@@ -140,6 +141,7 @@ class LocalState:
 
     def _release(self) -> None:
         self._close_journal()
+        self._live = None  # others may write once the lock is gone
         if self._lock_fd is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._lock_fd, 0)
@@ -171,15 +173,28 @@ class LocalState:
 
     # writing ---------------------------------------------------------------------------------
     def ensure_created(self) -> State:
-        """Give a new state its lineage on first write; return the current state."""
+        """Give a new state its lineage on first write; return the current state.
+
+        Like commit's, the state returned is this backend's own while it holds the lock:
+        the records written after move it on.
+        """
         with self._write_lock:
             self._close_journal()
-            state = self.read()
+            state = self._current()
             if not state.lineage:  # keep what a journal without snapshot knows
                 state.lineage = State.new().lineage
                 self._write_snapshot(state)
                 self.journal.unlink(missing_ok=True)
+            self._keep(state)
             return state
+
+    def _current(self) -> State:
+        live, self._live = self._live, None
+        return live if live is not None and not self._failed else self.read()
+
+    def _keep(self, state: State) -> None:
+        """Keep `state`, which the files now hold, up to date with the records to come."""
+        self._live = state if self._lock_fd is not None and not self._failed else None
 
     def record(self, entry: Entry) -> None:
         """Make one record durable before returning (the caller holds the lock)."""
@@ -202,13 +217,14 @@ class LocalState:
                 fd = self._journal_fd
                 _append(fd, data)
             except OSError as e:
-                self._appended = None
+                self._live = None
                 error = _explain(e, "write", self.journal)
                 if isinstance(e, _TornWrite):  # later records would be glued to its half
                     self._failed = error
                 raise error from e
-            if self._appended is not None:
-                self._appended += entries
+            if self._live is not None:
+                for entry in entries:
+                    self._live.fold(entry)
         if any(isinstance(e, Intent) for e in entries):
             try:  # outside the lock: other threads append while this waits for the disk
                 os.fsync(fd)
@@ -220,43 +236,37 @@ class LocalState:
 
     def _open_journal(self) -> int:
         fd = os.open(self.journal, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        _drop_torn_tail(fd)
-        empty = os.fstat(fd).st_size == 0
-        self._appended = [] if empty and self._lock_fd is not None else None
+        _drop_torn_tail(fd)  # readers skip such a line: the live state never had it
         return fd
 
     def commit(self) -> State:
         """Fold the journal into a new snapshot; the journal goes only once that is durable."""
         with self._write_lock:
-            appended, self._appended = self._appended, None
             self._close_journal()
-            if appended is None or self._failed:
-                state = self.read()
-            else:  # the journal holds what this process appended, and nothing else
-                state = self._snapshot()
-                for entry in appended:
-                    state.fold(entry)
+            state = self._current()
             try:
                 records = self.journal.stat().st_size > 0
             except FileNotFoundError:
+                self._keep(state)
                 return state
             if records:  # an empty journal changes nothing: keep the snapshot and its backup
                 self._write_snapshot(state)
             self.journal.unlink()
             fsync_folder(self.path.parent)
+            self._keep(state)
             return state
 
     def replace(self, state: State) -> None:
         """Make `state` the whole state, lineage and serial included (the caller holds the lock)."""
         with self._write_lock:
             self._close_journal()
+            self._live = None
             self._write_snapshot(state)
             if self.journal.exists():
                 self.journal.unlink()
                 fsync_folder(self.path.parent)
 
     def _close_journal(self) -> None:
-        self._appended = None  # it described this journal, as this process opened it
         if self._journal_fd is not None:
             os.close(self._journal_fd)
             self._journal_fd = None
