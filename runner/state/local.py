@@ -53,10 +53,12 @@ class LocalState:
         self._journal_fd: int | None = None
         self._write_lock = threading.Lock()
         self._failed: StateError | None = None
-        # While this process holds the lock: the state its files hold, kept up to date by
-        # folding each record it writes. The end of a big apply then reads nothing back (a
-        # 74 MB snapshot and a 66 MB journal for a million numbers) and folds nothing.
+        # While this process holds the lock: the state its files held when it last read or
+        # wrote them, and the records it has written since, to fold when asked. The end of a
+        # big apply then reads nothing back (a 74 MB snapshot, a 66 MB journal), and the
+        # sends pay nothing for it (folding as they go took the send phase 0.3 s longer).
         self._live: State | None = None
+        self._since: list[Entry] = []
 
     def describe(self) -> str:
         return str(self.path)
@@ -141,7 +143,7 @@ class LocalState:
 
     def _release(self) -> None:
         self._close_journal()
-        self._live = None  # others may write once the lock is gone
+        self._forget()  # others may write once the lock is gone
         if self._lock_fd is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._lock_fd, 0)
@@ -189,11 +191,18 @@ class LocalState:
             return state
 
     def _current(self) -> State:
-        live, self._live = self._live, None
-        return live if live is not None and not self._failed else self.read()
+        live, since, self._live, self._since = self._live, self._since, None, []
+        if live is None or self._failed:
+            return self.read()
+        for entry in since:
+            live.fold(entry)
+        return live
+
+    def _forget(self) -> None:
+        self._live, self._since = None, []
 
     def _keep(self, state: State) -> None:
-        """Keep `state`, which the files now hold, up to date with the records to come."""
+        """Keep `state`, which the files now hold, with the records to come."""
         self._live = state if self._lock_fd is not None and not self._failed else None
 
     def record(self, entry: Entry) -> None:
@@ -217,14 +226,13 @@ class LocalState:
                 fd = self._journal_fd
                 _append(fd, data)
             except OSError as e:
-                self._live = None
+                self._forget()
                 error = _explain(e, "write", self.journal)
                 if isinstance(e, _TornWrite):  # later records would be glued to its half
                     self._failed = error
                 raise error from e
             if self._live is not None:
-                for entry in entries:
-                    self._live.fold(entry)
+                self._since += entries
         if any(isinstance(e, Intent) for e in entries):
             try:  # outside the lock: other threads append while this waits for the disk
                 os.fsync(fd)
@@ -260,7 +268,7 @@ class LocalState:
         """Make `state` the whole state, lineage and serial included (the caller holds the lock)."""
         with self._write_lock:
             self._close_journal()
-            self._live = None
+            self._forget()
             self._write_snapshot(state)
             if self.journal.exists():
                 self.journal.unlink()
