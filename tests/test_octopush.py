@@ -495,23 +495,22 @@ def test_a_proxy_from_the_environment_is_used_with_its_password(
     assert proxy.headers[0]["api-key"] == KEY
 
 
-def test_a_socks_proxy_is_refused_without_quoting_its_password(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("proxy", "says"),
+    [
+        ("socks5://me:s3cret@proxy.example:1080", "SOCKS is not supported"),
+        (
+            "http://me:s3cr\u20act@proxy.example:3128",
+            "outside Latin-1",
+        ),  # Basic auth cannot carry €
+    ],
+)
+def test_a_proxy_runner_cannot_use_is_refused_without_quoting_its_password(
+    monkeypatch: pytest.MonkeyPatch, proxy: str, says: str
 ) -> None:
     for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("https_proxy", "socks5://me:s3cret@proxy.example:1080")
-    with pytest.raises(OctopushError, match="SOCKS is not supported") as error:
-        OctopushClient("https://api.octopush.com/v1/public", "login", "key")
-    assert "s3cret" not in str(error.value)
-
-
-def test_a_proxy_password_http_cannot_carry_is_refused_without_quoting_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("https_proxy", "http://me:s3cr€t@proxy.example:3128")
-    with pytest.raises(OctopushError, match="outside Latin-1") as error:
+    monkeypatch.setenv("https_proxy", proxy)
+    with pytest.raises(OctopushError, match=says) as error:
         OctopushClient("https://api.octopush.com/v1/public", "login", "key")
     assert "s3cr" not in str(error.value)
