@@ -120,3 +120,14 @@ def state_bytes(folder: Path) -> dict[str, bytes]:
         for p in sorted(folder.iterdir())
         if p.name.startswith(("runner.state", ".runner.state")) and not p.name.endswith(".lock")
     }
+
+
+def start_quietly(command: list[str]) -> subprocess.Popen[bytes]:
+    """A runner command in the background, with the API credentials and no terminal."""
+    return subprocess.Popen(
+        command,
+        env={**os.environ, **API_ENV},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import figures
-from conftest import API_ENV, EmulatorProcess, ProjectDir
-from delivery import apply_until_success, assert_exactly_once, write_big_project
+from conftest import EmulatorProcess, ProjectDir
+from delivery import apply_until_success, assert_exactly_once, start_quietly, write_big_project
 
 TRIALS = 24
 SIZES = [200] * 6  # 1,200 recipients, 6 batches a trial
@@ -28,13 +28,7 @@ MOMENTS = ("anywhere", "mid-send", "after-append", "snapshot", "torn-append")
 def start_apply(project: ProjectDir, url: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "runner", "-C", str(project.root), "apply"]
     command += ["--auto-approve", "--concurrency", "2", "--api-url", url]
-    return subprocess.Popen(
-        command,
-        env={**os.environ, **API_ENV},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return start_quietly(command)
 
 
 def wait_for(process: subprocess.Popen[bytes], ready: Callable[[], bool], limit: float) -> bool:

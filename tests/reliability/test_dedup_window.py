@@ -8,7 +8,6 @@ says what happened, and each verdict must lead to exactly one call per recipient
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -16,8 +15,8 @@ from collections.abc import Callable, Iterator
 
 import figures
 import pytest
-from conftest import API_ENV, EmulatorProcess, ProjectDir, us_numbers, write_campaign
-from delivery import assert_exactly_once, clock_command, pairs_of, run_later
+from conftest import EmulatorProcess, ProjectDir, us_numbers, write_campaign
+from delivery import assert_exactly_once, clock_command, pairs_of, run_later, start_quietly
 
 TEXT = "The water is off on Saturday from 9 AM."
 NUMBERS = us_numbers(40)
@@ -27,13 +26,7 @@ BLOCKED = "blocked: notice has sends of unknown outcome; see `runner plan`"
 
 def start_apply(project: ProjectDir, url: str) -> subprocess.Popen[bytes]:
     command = clock_command(project, 0, "apply", "--auto-approve", "--api-url", url)
-    return subprocess.Popen(
-        command,
-        env={**os.environ, **API_ENV},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return start_quietly(command)
 
 
 def kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
