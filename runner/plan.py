@@ -19,7 +19,7 @@ from runner.project import Project
 from runner.recipients import aligned_digests
 from runner.render import Campaign, Message
 from runner.state.model import RESOLVE_WINDOW_SECONDS, CampaignState, Intent, State
-from runner.wire import PAYLOAD_JSON, encode_payload, spliced_json
+from runner.wire import E164, PAYLOAD_JSON, encode_payload, spliced_json
 
 BATCH_SIZE = 500
 
@@ -65,7 +65,7 @@ class Batch:
             "recipients",
             self.numbers,
             ('{"phone_number":"', '"}'),
-            b"+0123456789",
+            E164,
             **PAYLOAD_JSON,
         )
         return text.encode() if text is not None else encode_payload(self.payload())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 PAYLOAD_JSON: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":")}
@@ -16,6 +16,14 @@ def encode_payload(payload: Mapping[str, Any]) -> bytes:
 
 
 _MARK = secrets.token_hex(16)  # no text can know it
+HEX = b"0123456789abcdef"  # a digest's alphabet
+E164 = b"+0123456789"
+
+
+def only(strings: Iterable[str], alphabet: bytes) -> bool:
+    """True if every character of `strings` is in `alphabet` (ASCII): JSON needs no escape."""
+    joined = "".join(strings)
+    return joined.isascii() and not joined.encode().translate(None, alphabet)
 
 
 def spliced_json(
@@ -33,8 +41,7 @@ def spliced_json(
     intent 500 digests, encoded at every send. Strings of a known alphabet need no escaping,
     so the list is written by one join and put in the place json left for it.
     """
-    joined = "".join(strings)
-    if not joined.isascii() or joined.encode().translate(None, alphabet):
+    if not only(strings, alphabet):
         return None
     text = json.dumps({**data, key: _MARK}, **options)
     if text.count(_MARK) != 1:  # never, short of a text that holds this process's secret

@@ -15,7 +15,7 @@ from typing import Any
 
 import phonenumbers
 
-from runner.wire import spliced_json
+from runner.wire import HEX, spliced_json
 
 STATE_VERSION = 1
 RESOLVE_WINDOW_SECONDS = 23 * 3600  # the provider dedups request_ids for 24 h; keep an hour spare
@@ -127,9 +127,7 @@ def entry_json(entry: Entry) -> bytes:
     data = entry_to_dict(entry)
     digests = data.get("recipients")
     if digests:
-        text = spliced_json(
-            data, "recipients", digests, ('"', '"'), b"0123456789abcdef", **ENTRY_JSON
-        )
+        text = spliced_json(data, "recipients", digests, ('"', '"'), HEX, **ENTRY_JSON)
         if text is not None:
             return text.encode()
     return json.dumps(data, **ENTRY_JSON).encode()

@@ -21,6 +21,7 @@ from runner.state.model import (
     entry_from_dict,
     entry_to_dict,
 )
+from runner.wire import HEX, only
 
 
 def dump_state(state: State) -> bytes:
@@ -68,8 +69,7 @@ def _listed(key: str, digests: dict[str, None]) -> str:
     if not digests:
         return "[]"
     indent = key[: len(key) - len(key.lstrip())]
-    joined = "".join(digests)
-    if joined.isascii() and not joined.encode().translate(None, b"0123456789abcdef"):
+    if only(digests, HEX):
         return f'[\n{indent} "' + f'",\n{indent} "'.join(digests) + f'"\n{indent}]'
     items = (json.dumps(d, ensure_ascii=False) for d in digests)  # not hex: escape as json does
     return f"[\n{indent} " + f",\n{indent} ".join(items) + f"\n{indent}]"
