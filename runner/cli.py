@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import sys
@@ -17,34 +18,49 @@ from runner import __version__, operations, planfile, report, report_plan, schem
 from runner.errors import InputError, RunnerError, StateError
 from runner.project import Project, load_config, load_project, parse_variables
 from runner.state import Backend, State, open_state, state_location
+from runner.style import Style, colour_wanted
 from runner.validate import Config
 
 
 class Settings:
-    """The global options, passed down to every command."""
+    """The global options, passed down to every command; given again after it, they merge."""
 
-    def __init__(
-        self, directory: str, config: str | None, state: str | None, color: bool, verbose: int
-    ) -> None:
-        self.root = Path(directory)
-        self.config = Path(config) if config else None
-        self.state = state
-        self.color = color
-        self.verbose = verbose
+    def __init__(self) -> None:
+        self.root = Path(".")
+        self.config: Path | None = None
+        self.state: str | None = None
+        self.no_color = False
+        self.verbose = 0
+
+    def path(self, name: str) -> Path:
+        """A path from the command line, relative to -C DIR as git and terraform read it."""
+        return self.root / name
+
+    @functools.cached_property
+    def style(self) -> Style:
+        """Decided once, after every option was read (before or after the command)."""
+        return Style(colour_wanted(self.no_color, sys.stdout))
+
+    @functools.cached_property
+    def error_style(self) -> Style:
+        return Style(colour_wanted(self.no_color, sys.stderr))
 
     def project(self, variables: tuple[str, ...] = (), var_files: tuple[str, ...] = ()) -> Project:
-        variables_ = parse_variables(variables, var_files, self.root)
+        variables_ = parse_variables(variables, self._var_files(var_files), self.root)
         return load_project(self.root, self.config, variables_)
 
     def project_and_state(
         self, variables: tuple[str, ...] = (), var_files: tuple[str, ...] = ()
     ) -> tuple[Project, State]:
         """The state first: numbers it holds as delivered were checked then, and are not again."""
-        variables_ = parse_variables(variables, var_files, self.root)
+        variables_ = parse_variables(variables, self._var_files(var_files), self.root)
         _, backend = self.config_and_backend()
         state = backend.read()
         known = operations.known_digests(state)
         return load_project(self.root, self.config, variables_, known), state
+
+    def _var_files(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(self.path(name)) for name in names)
 
     def config_and_backend(self) -> tuple[Config, Backend]:
         """The state location without rendering campaigns (state commands need no files)."""
@@ -55,7 +71,65 @@ class Settings:
         return config, open_state(location, config.root, config.project)
 
 
-pass_settings = click.make_pass_decorator(Settings)
+def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """Store one global option into the shared Settings, wherever it was given."""
+    settings = ctx.ensure_object(Settings)
+    if param.name == "directory" and value is not None:
+        settings.root = settings.root / value  # a second -C is relative to the first, as in git
+    elif param.name == "config" and value is not None:
+        settings.config = settings.path(value)
+    elif param.name == "state" and value is not None:
+        settings.state = value
+    elif param.name == "no_color" and value:
+        settings.no_color = True
+    elif param.name == "verbose" and value:
+        settings.verbose = max(settings.verbose, 0) + value
+        _log_level(settings.verbose)
+    elif param.name == "quiet" and value:
+        settings.verbose = -1
+
+
+def _log_level(verbose: int) -> None:
+    logging.getLogger().setLevel(logging.DEBUG if verbose > 1 else logging.WARNING)
+
+
+GLOBAL_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("-C", "directory"), {"metavar": "DIR", "help": "Run in this project folder."}),
+    (("--config",), {"metavar": "FILE", "help": "Project config (default: DIR/runner.yaml)."}),
+    (("--state",), {"metavar": "LOCATION", "help": "State file or postgresql:// URL."}),
+    (("--no-color",), {"is_flag": True, "help": "Never colour the output."}),
+    (("-v", "--verbose"), {"count": True, "help": "More detail (repeat for debug logs)."}),
+    (("-q", "--quiet"), {"is_flag": True, "help": "Only errors."}),
+]
+
+
+def global_params() -> list[click.Parameter]:
+    return [
+        click.Option(list(names), callback=_merge, expose_value=False, **settings)
+        for names, settings in GLOBAL_OPTIONS
+    ]
+
+
+class RunnerCommand(click.Command):
+    """Every command takes the global options after its name too (`runner validate -C sub`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params += global_params()
+
+
+class RunnerGroup(click.Group):
+    """A group whose commands and subgroups take the global options too."""
+
+    command_class = RunnerCommand
+    group_class = type  # subgroups are RunnerGroups as well
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params += global_params()
+
+
+pass_settings = click.make_pass_decorator(Settings, ensure=True)
 
 var_options = [
     click.option(
@@ -81,35 +155,17 @@ def with_vars(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RunnerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="runner")
-@click.option("-C", "directory", default=".", metavar="DIR", help="Run in this project folder.")
-@click.option("--config", metavar="FILE", help="Project config (default: DIR/runner.yaml).")
-@click.option("--state", metavar="LOCATION", help="State file or postgresql:// URL.")
-@click.option("--no-color", is_flag=True, help="Never colour the output.")
-@click.option("-v", "--verbose", count=True, help="More detail (repeat for debug logs).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 @click.pass_context
-def cli(
-    ctx: click.Context,
-    directory: str,
-    config: str | None,
-    state: str | None,
-    no_color: bool,
-    verbose: int,
-    quiet: bool,
-) -> None:
+def cli(ctx: click.Context) -> None:
     """Declarative campaign runner for Octopush Voice SMS.
 
     Campaigns are YAML files; `plan` shows what would be sent and `apply` sends it,
     each recipient hearing each version of a message at most once.
     """
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.WARNING,
-        format="%(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    ctx.obj = Settings(directory, config, state, not no_color, -1 if quiet else verbose)
+    logging.basicConfig(format="%(name)s: %(message)s", stream=sys.stderr)
+    _log_level(ctx.ensure_object(Settings).verbose)
 
 
 @cli.command()
@@ -130,7 +186,10 @@ def validate(
             click.echo(json.dumps(report.problems_json(e.problems), indent=2))
             raise SystemExit(1) from None
         raise
-    click.echo(report.validate_json(project) if fmt == "json" else report.validate_text(project))
+    if fmt == "json":
+        click.echo(report.validate_json(project))
+    else:
+        click.echo(report.validate_text(project, settings.style))
 
 
 @cli.command()
@@ -187,8 +246,11 @@ def plan(
     """Show what apply would send. Reads the state; never writes it."""
     result = operations.planned(*settings.project_and_state(variables, var_files))
     if out:
-        planfile.save_plan(result, Path(out))
-    click.echo(PLAN_FORMATS[fmt](result, show_recipients))
+        planfile.save_plan(result, settings.path(out))
+    if fmt == "text":
+        click.echo(report_plan.plan_text(result, show_recipients, settings.style))
+    else:
+        click.echo(PLAN_FORMATS[fmt](result, show_recipients))
     if detailed_exitcode and result.has_changes:
         raise SystemExit(2)
 
@@ -229,7 +291,7 @@ def apply(
     from runner import apply as applying
 
     request = applying.ApplyRequest(
-        Path(plan_file) if plan_file else None,
+        settings.path(plan_file) if plan_file else None,
         auto_approve,
         api_url,
         emulator,
@@ -248,7 +310,7 @@ def apply(
     def show(plan: Any, batches: list[Any]) -> None:
         if fmt == "text" and settings.verbose >= 0:
             click.echo(
-                report_plan.plan_text(plan)
+                report_plan.plan_text(plan, style=settings.style)
                 if plan
                 else f"Saved plan: {len(batches)} batch(es) to send."
             )
@@ -267,7 +329,7 @@ def apply(
     click.echo(
         json.dumps(report.apply_summary(result), indent=2)
         if fmt == "json"
-        else report.apply_text(result)
+        else report.apply_text(result, settings.style)
     )
     if result.state_error:  # the summary above says what was sent; this says why it stopped
         raise StateError(f"{result.state_error}; sending stopped")
@@ -427,13 +489,14 @@ def schema_command(name: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors are one line each and exit 1; nothing but plan uses 2."""
+    settings = Settings()  # shared with the commands, so errors know the colour decision
     try:
-        cli.main(args=argv, prog_name="runner", standalone_mode=False)
+        cli.main(args=argv, prog_name="runner", standalone_mode=False, obj=settings)
     except InputError as e:
-        click.echo(report.problems_text(e.problems), err=True)
+        click.echo(report.problems_text(e.problems, settings.error_style), err=True)
         sys.exit(1)
     except RunnerError as e:
-        click.echo(f"runner: {e}", err=True)
+        click.echo(settings.error_style.error(f"runner: {e}"), err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("runner: aborted", err=True)
@@ -444,7 +507,7 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit as e:
         sys.exit(e.code)
     except Exception:
-        if "-vv" in (argv or sys.argv) or "-v" in (argv or sys.argv):
+        if settings.verbose > 0:
             traceback.print_exc()
         click.echo(
             "runner: internal error; please report it with the output of `runner -v ...`", err=True

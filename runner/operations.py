@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Set as AbstractSet
 
+from runner.counts import plural
 from runner.errors import InputError, RunnerError, StateError, UsageError
 from runner.plan import Plan, make_plan, send_time_problems
 from runner.project import Project
@@ -63,7 +64,8 @@ def accept(backend: Backend, project: Project, name: str) -> str:
             body = body_for_state(message.body, message.numbers)
             backend.record(Accept(name, message.fingerprint, body, message.digests, now))
         backend.commit()
-    return f"{name}: {campaign.recipients:,} recipients recorded as delivered (nothing was sent)"
+    recorded = plural(campaign.recipients, "recipient")
+    return f"{name}: {recorded} recorded as delivered (nothing was sent)"
 
 
 def resolve(backend: Backend, name: str, sent: bool) -> str:
@@ -77,7 +79,7 @@ def resolve(backend: Backend, name: str, sent: bool) -> str:
         backend.record(Resolve(name, sent, time.time()))
         backend.commit()
     verdict = "delivered" if sent else "not sent (the next apply sends them)"
-    return f"{name}: {count} pending send(s) recorded as {verdict}"
+    return f"{name}: {plural(count, 'pending send')} recorded as {verdict}"
 
 
 def force_unlock(backend: Backend, lock_id: str) -> str:
@@ -101,8 +103,9 @@ def copy_state(source: Backend, destination: Backend, force: bool) -> str:
         if dump_state(destination.read()) != dump_state(state):
             raise StateError(f"the copy at {destination.describe()} differs from its source")
     return (
-        f"copied state {state.lineage} (serial {state.serial}, {len(state.campaigns)} "
-        f"campaign(s)) from {source.describe()} to {destination.describe()}"
+        f"copied state {state.lineage} (serial {state.serial}, "
+        f"{plural(len(state.campaigns), 'campaign')}) from {source.describe()} "
+        f"to {destination.describe()}"
     )
 
 

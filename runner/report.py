@@ -8,11 +8,13 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from runner.counts import plural
 from runner.errors import Problem, RunnerError
 from runner.project import Project
 from runner.recipients import mask_number
 from runner.render import Campaign
 from runner.state.model import State
+from runner.style import PLAIN, Style
 
 if TYPE_CHECKING:
     from runner.apply import ApplyResult
@@ -22,17 +24,13 @@ BATCH_SIZE = 500
 SHOWN_NUMBERS = 10
 
 
-def plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
 def batches_for(count: int) -> int:
     return math.ceil(count / BATCH_SIZE)
 
 
-def problems_text(problems: Iterable[Problem]) -> str:
-    lines = [str(p) for p in problems]
-    return "\n".join([*lines, f"{plural(len(lines), 'problem')}; nothing was sent."])
+def problems_text(problems: Iterable[Problem], style: Style = PLAIN) -> str:
+    lines = [style.error(str(p)) for p in problems]
+    return "\n".join([*lines, style.strong(f"{plural(len(lines), 'problem')}; nothing was sent.")])
 
 
 def problems_json(problems: Iterable[Problem]) -> dict[str, Any]:
@@ -51,14 +49,14 @@ def notes(project: Project) -> list[str]:
     ]
 
 
-def validate_text(project: Project) -> str:
+def validate_text(project: Project, style: Style = PLAIN) -> str:
     recipients = sum(c.recipients for c in project.campaigns)
     messages = sum(len(c.messages) for c in project.campaigns)
     summary = (
         f"ok: {plural(len(project.campaigns), 'campaign')}, "
         f"{plural(recipients, 'recipient')}, {plural(messages, 'message')}"
     )
-    return "\n".join([*notes(project), summary])
+    return "\n".join([*notes(project), style.strong(summary)])
 
 
 def validate_json(project: Project) -> str:
@@ -104,16 +102,14 @@ def campaign_text(campaign: Campaign, show_recipients: bool) -> str:
     lines.append(
         f"  {plural(campaign.recipients, 'recipient')}{dropped}, "
         f"{plural(len(campaign.messages), 'message')}, "
-        f"{plural(sum(batches_for(len(m.numbers)) for m in campaign.messages), 'batch')}".replace(
-            "batchs", "batches"
-        )
+        f"{plural(sum(batches_for(len(m.numbers)) for m in campaign.messages), 'batch')}"
     )
     for i, message in enumerate(campaign.messages, 1):
         settings = ", ".join(f"{k}={v}" for k, v in message.body.items() if k != "text")
         lines.append(
             f"  message {i} of {len(campaign.messages)} "
             f"[{message.fingerprint[:12]}]: {plural(len(message.numbers), 'recipient')}, "
-            f"{batches_for(len(message.numbers))} batch(es); {settings}"
+            f"{plural(batches_for(len(message.numbers)), 'batch')}; {settings}"
         )
         lines.append(indent(str(message.body["text"])))
         lines.append(f"    to: {numbers_text(message.numbers, show_recipients)}")
@@ -187,26 +183,30 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
     }
 
 
-def apply_text(result: ApplyResult) -> str:
+def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
     data = apply_summary(result)
     credit = data["residual_credit"]
-    batches = plural(data["batches"], "batch").replace("batchs", "batches")
+    batches = plural(data["batches"], "batch")
     head = (
         f"Applied: {plural(data['campaigns'], 'campaign')}, {batches}, "
         f"{plural(data['contacts'], 'contact')}, total cost {data['total_cost']:,.2f} €"
     )
-    lines = [head + (f", residual credit {credit:,.2f} €." if credit is not None else ".")]
+    head += f", residual credit {credit:,.2f} €." if credit is not None else "."
+    lines = [style.strong(head)]
     for failure in data["failures"]:
         code = f" (code {failure['code']})" if failure["code"] else ""
         lines.append(
-            f"failed: {failure['campaign']} {failure['request_id']}: "
-            f"{failure['status']}{code} {failure['message']}".rstrip()
+            style.error(
+                f"failed: {failure['campaign']} {failure['request_id']}: "
+                f"{failure['status']}{code} {failure['message']}".rstrip()
+            )
         )
     if data["failures"]:
         lines.append(
-            f"{plural(len(data['failures']), 'batch')} not delivered".replace("batchs", "batches")
+            f"{plural(len(data['failures']), 'batch')} not delivered"
             + "; run `runner plan` to see what is left"
         )
     for name in data["blocked"]:
-        lines.append(f"blocked: {name} has sends of unknown outcome; see `runner plan`")
+        blocked = f"blocked: {name} has sends of unknown outcome; see `runner plan`"
+        lines.append(style.error(blocked))
     return "\n".join(lines)

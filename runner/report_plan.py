@@ -6,10 +6,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from runner.counts import plural
 from runner.plan import Change, Plan
-from runner.report import FORMAT_VERSION, indent, numbers_text, plural
+from runner.report import FORMAT_VERSION, indent, numbers_text
+from runner.style import PLAIN, Style
 
 MARKDOWN_LIMIT = 60_000
+SECTION_LIMIT = MARKDOWN_LIMIT // 4  # one campaign past this shows a sample of its texts
+SAMPLE_TEXTS = 3
 
 
 def categories(change: Change) -> list[str]:
@@ -33,14 +37,14 @@ def _money(amount: float) -> str:
     return f"{amount:,.2f} €"
 
 
-def _diff_lines(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def _diff_lines(old: Mapping[str, Any], new: Mapping[str, Any], style: Style) -> list[str]:
     lines = []
     for key in sorted(set(old) | set(new), key=lambda k: (k != "text", k)):
         before, after = old.get(key), new.get(key)
         if before == after:
             continue
         if key == "text":
-            lines += [f"- {before}", f"+ {after}"]
+            lines += [style.removed(f"- {before}"), style.added(f"+ {after}")]
         else:
             lines.append(
                 f"  {key}: {before if before is not None else '(unset)'} -> "
@@ -49,10 +53,16 @@ def _diff_lines(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _change_text(change: Change, show: bool) -> list[str]:
+def _change_text(
+    change: Change, show: bool, style: Style = PLAIN, sample: int | None = None
+) -> list[str]:
+    """The campaign's lines; with `sample`, only that many of its texts and diffs."""
     sign = "!" if change.blocked or change.pending else "+" if change.new_campaign else "~"
     lines = [
-        f"{sign} {change.campaign}  {', '.join(categories(change))}  ({change.path}:{change.line})"
+        style.sign(
+            f"{sign} {change.campaign}  {', '.join(categories(change))}  "
+            f"({change.path}:{change.line})"
+        )
     ]
     for pending in change.pending:
         hours = pending.age_seconds / 3600
@@ -74,18 +84,16 @@ def _change_text(change: Change, show: bool) -> list[str]:
         detail += [f"{plural(change.added, 'recipient')} added"] if change.added else []
         lines.append(
             f"    {plural(change.recipients, 'recipient')} in "
-            f"{plural(len(change.batches), 'batch').replace('batchs', 'batches')}, "
+            f"{plural(len(change.batches), 'batch')}, "
             f"estimated {_money(change.cost)}" + (f" ({'; '.join(detail)})" if detail else "")
         )
-    for old, new in change.diffs:
-        lines += ["    " + line for line in _diff_lines(old, new)]
-    seen = set()
-    for batch in change.batches:
-        if batch.fingerprint not in seen and not change.diffs:
-            seen.add(batch.fingerprint)
-            lines.append(indent(str(batch.body["text"])))
-        if show:
-            lines.append(f"      {batch.request_id}: {numbers_text(batch.numbers, True)}")
+    diffs = change.diffs if sample is None else change.diffs[:sample]
+    for old, new in diffs:
+        lines += ["    " + line for line in _diff_lines(old, new, style)]
+    if len(diffs) < len(change.diffs):
+        hidden = len(change.diffs) - len(diffs)
+        lines.append(f"    ... and {plural(hidden, 'more changed message')}")
+    lines += _message_lines(change, show, sample)
     if change.removed:
         lines.append(
             f"    {plural(change.removed, 'delivered recipient')} no longer in the "
@@ -94,28 +102,53 @@ def _change_text(change: Change, show: bool) -> list[str]:
     return lines
 
 
-def plan_text(plan: Plan, show_recipients: bool = False) -> str:
+def _message_lines(change: Change, show: bool, sample: int | None) -> list[str]:
+    """Each message's text once (unless diffs show it), with its batches' numbers if asked."""
+    lines: list[str] = []
+    seen: set[str] = set()
+    for batch in change.batches:
+        first = batch.fingerprint not in seen
+        seen.add(batch.fingerprint)
+        if sample is not None and len(seen) > sample:
+            continue
+        if first and not change.diffs:
+            lines.append(indent(str(batch.body["text"])))
+        if show:
+            lines.append(f"      {batch.request_id}: {numbers_text(batch.numbers, True)}")
+    if sample is not None and len(seen) > sample and not change.diffs:
+        lines.append(
+            f"    ... and {plural(len(seen) - sample, 'more message')} "
+            f"({plural(len(seen), 'message')} in all); `runner plan` shows every text"
+        )
+    return lines
+
+
+def plan_text(plan: Plan, show_recipients: bool = False, style: Style = PLAIN) -> str:
     lines: list[str] = []
     for change in plan.changes:
-        lines += [*_change_text(change, show_recipients), ""]
+        lines += [*_change_text(change, show_recipients, style), ""]
     for name, delivered in plan.removed_campaigns:
         lines += [
-            f"- {name}  campaign removed from the files: {plural(delivered, 'recipient')} "
-            "were called; nothing is sent",
+            style.removed(
+                f"- {name}  campaign removed from the files: {plural(delivered, 'recipient')} "
+                "were called; nothing is sent"
+            ),
             "",
         ]
     if not plan.has_changes:
         lines.append("No changes: every recipient has heard the current version of every message.")
     else:
         lines.append(
-            f"Plan: {plural(len([c for c in plan.changes if c.batches]), 'campaign')}, "
-            f"{plural(plan.recipients, 'call')} in "
-            f"{plural(len(plan.batches), 'batch').replace('batchs', 'batches')}, "
-            f"estimated cost {_money(plan.cost)}."
+            style.strong(
+                f"Plan: {plural(len([c for c in plan.changes if c.batches]), 'campaign')}, "
+                f"{plural(plan.recipients, 'call')} in "
+                f"{plural(len(plan.batches), 'batch')}, "
+                f"estimated cost {_money(plan.cost)}."
+            )
         )
         blocked = [c.campaign for c in plan.changes if c.blocked]
         if blocked:
-            lines.append(f"Blocked until resolved: {', '.join(blocked)}.")
+            lines.append(style.error(f"Blocked until resolved: {', '.join(blocked)}."))
     return "\n".join(lines)
 
 
@@ -187,7 +220,7 @@ def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
             return "\n".join(head)
     else:
         head.append(
-            f"**{plural(plan.recipients, 'call')}** in {len(plan.batches)} batch(es), "
+            f"**{plural(plan.recipients, 'call')}** in {plural(len(plan.batches), 'batch')}, "
             f"estimated **{_money(plan.cost)}**."
         )
     head += [
@@ -197,7 +230,7 @@ def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
     ]
     rows = [
         f"| `{c.campaign}` | {', '.join(categories(c))} | {c.recipients:,} | "
-        f"{len(c.batches)} | {_money(c.cost)} |"
+        f"{len(c.batches):,} | {_money(c.cost)} |"
         for c in plan.changes
     ]
     rows += [
@@ -205,15 +238,17 @@ def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
         for n, _ in plan.removed_campaigns
     ]
     head += _table_rows(rows)
-    body = []
-    for change in plan.changes:
-        details = "\n".join(_change_text(change, show_recipients))
-        body.append(
-            f"<details><summary><code>{change.campaign}</code>: "
-            f"{', '.join(categories(change))}</summary>\n\n```diff\n{details}\n```\n"
-            "</details>"
-        )
-    return _truncate("\n".join(head) + "\n\n", body)
+    return _with_details("\n".join(head) + "\n\n", plan.changes, show_recipients)
+
+
+def _details(change: Change, show: bool, sample: int | None) -> str:
+    """A campaign's collapsible section: in full, or a sample of its texts."""
+    details = "\n".join(_change_text(change, show, sample=sample))
+    return (
+        f"<details><summary><code>{change.campaign}</code>: "
+        f"{', '.join(categories(change))}</summary>\n\n```diff\n{details}\n```\n"
+        "</details>"
+    )
 
 
 def _table_rows(rows: list[str]) -> list[str]:
@@ -228,12 +263,16 @@ def _table_rows(rows: list[str]) -> list[str]:
     return kept
 
 
-def _truncate(head: str, sections: list[str]) -> str:
+def _with_details(head: str, changes: tuple[Change, ...], show: bool) -> str:
+    """Every campaign in full while it fits, else a sample of its texts, else a count."""
     out, used = [head], len(head)
-    for index, section in enumerate(sections):
+    for index, change in enumerate(changes):
+        section = _details(change, show, None)
+        if len(section) > SECTION_LIMIT or used + len(section) + 200 > MARKDOWN_LIMIT:
+            section = _details(change, show, SAMPLE_TEXTS)
         if used + len(section) + 200 > MARKDOWN_LIMIT:
             out.append(
-                f"\n_{len(sections) - index} more campaign(s) not shown: the comment is "
+                f"\n_{plural(len(changes) - index, 'more campaign')} not shown: the comment is "
                 "kept under 60,000 characters. Run `runner plan` for the full plan._\n"
             )
             break

@@ -85,9 +85,7 @@ def test_new_campaign_in_every_format(priced: ProjectDir) -> None:
     assert campaign["categories"] == ["new campaign"]
     assert campaign["texts"] == ["The launch is at noon."]
     markdown = plan(priced, "--format", "markdown").out
-    assert markdown.startswith(
-        "### runner plan\n\n**3 calls** in 1 batch(es), estimated **0.18 €**."
-    )
+    assert markdown.startswith("### runner plan\n\n**3 calls** in 1 batch, estimated **0.18 €**.")
     assert "| `launch` | new campaign | 3 | 1 | 0.18 € |" in markdown
     assert "<details><summary><code>launch</code>: new campaign</summary>" in markdown
 
@@ -277,9 +275,9 @@ def test_markdown_stays_under_the_comment_limit(project: ProjectDir) -> None:
     project.write("campaigns/many.yaml", "---\n".join(documents))
     markdown = plan(project, "--format", "markdown").out
     assert len(markdown) < 60_000
-    assert "more campaign(s) not shown: the comment is kept under 60,000 characters" in markdown
+    assert "more campaigns not shown: the comment is kept under 60,000 characters" in markdown
     assert "more_ | not shown: see `runner plan`" in markdown
-    assert "**1,200 calls** in 1200 batch(es)" in markdown
+    assert "**1,200 calls** in 1,200 batches" in markdown
 
 
 def test_json_is_stable_whatever_the_file_order(project: ProjectDir) -> None:

@@ -26,7 +26,7 @@ def test_render_masks_numbers_unless_asked(project: ProjectDir) -> None:
     assert masked.out.splitlines() == [
         "drill  (campaigns/drill.yaml:1)",
         "  2 recipients, 1 message, 1 batch",
-        f"  message 1 of 1 [{masked.out.split('[')[1][:12]}]: 2 recipients, 1 batch(es); "
+        f"  message 1 of 1 [{masked.out.split('[')[1][:12]}]: 2 recipients, 1 batch; "
         "purpose=alert, voice_gender=female, voice_language=en-US",
         "    | Drill at noon.",
         "    to: +1 2••-•••-••43, +1 3••-•••-••99",
@@ -73,7 +73,7 @@ def test_1200_numbers_from_a_csv_make_3_batches(project: ProjectDir) -> None:
     result = project.run("render")
     assert result.code == 0, result
     assert "  1,200 recipients, 1 message, 3 batches\n" in result.out
-    assert "1,200 recipients, 3 batch(es)" in result.out
+    assert "1,200 recipients, 3 batches" in result.out
     assert "and 1,190 more" in result.out
 
 

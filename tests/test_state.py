@@ -158,10 +158,10 @@ def test_resolve_sent_and_not_sent(
     assert project.run("state", "resolve", "alpha").code == 1  # the verdict is required
 
     sent = project.run("state", "resolve", "alpha", "--sent")
-    assert sent.out.strip() == "alpha: 1 pending send(s) recorded as delivered"
+    assert sent.out.strip() == "alpha: 1 pending send recorded as delivered"
     not_sent = project.run("state", "resolve", "beta", "--not-sent")
     assert not_sent.out.strip() == (
-        "beta: 1 pending send(s) recorded as not sent (the next apply sends them)"
+        "beta: 1 pending send recorded as not sent (the next apply sends them)"
     )
     plan = json.loads(project.run("plan", "--format", "json").out)
     assert [(c["name"], c["recipients"]) for c in plan["campaigns"]] == [("beta", 2)]

@@ -79,7 +79,7 @@ def test_accepted_then_crash_past_24h_is_refused_until_resolved_sent(
     later = emulators()  # a day on, the provider has forgotten the request_id
     assert_blocked(project, 25, later)
     resolved = run_later(project, 25, "state", "resolve", "notice", "--sent")
-    assert resolved.out.strip() == "notice: 1 pending send(s) recorded as delivered", resolved
+    assert resolved.out.strip() == "notice: 1 pending send recorded as delivered", resolved
     code, out = apply_later(project, 25, later.url)
     assert (code, "No changes" in out) == (0, True), out
     assert_exactly_once(pairs_of([first.pairs(), later.pairs()]), WANTED)
