@@ -533,3 +533,32 @@ def test_golden_ids_through_the_cli(project: ProjectDir) -> None:
         vector["fingerprint"],
         vector["request_id"],
     )
+
+
+def test_markdown_shows_a_sample_of_a_campaign_with_thousands_of_texts(project: ProjectDir) -> None:
+    numbers = us_numbers(2000)
+    rows = "".join(f"{n},Person {i:04d}\n" for i, n in enumerate(numbers))
+    project.write("contacts/all.csv", "phone_number,first_name\n" + rows)
+    project.write(
+        "campaigns/personal.yaml",
+        "name: personal\n"
+        'text: "Hello {{ recipient.first_name }}, your meter will be read on Monday morning, '
+        'between nine and noon. Thank you."\n'
+        "recipients:\n  - file: contacts/all.csv\n",
+    )
+    markdown = plan(project, "--format", "markdown").out
+    assert len(markdown) < 60_000
+    assert "not shown" not in markdown
+    assert "**2,000 calls** in 2,000 batches, estimated **100.00 €**." in markdown
+    assert "| `personal` | new campaign | 2,000 | 2,000 | 100.00 € |" in markdown
+    text = "Hello Person {:04d}, your meter will be read on Monday morning, between nine and noon."
+    assert (
+        "```diff\n"
+        "+ personal  new campaign  (campaigns/personal.yaml:1)\n"
+        "    2,000 recipients in 2,000 batches, estimated 100.00 €\n"
+        f"    | {text.format(0)} Thank you.\n"
+        f"    | {text.format(1)} Thank you.\n"
+        f"    | {text.format(2)} Thank you.\n"
+        "    ... and 1,997 more messages (2,000 messages in all); `runner plan` shows every text\n"
+        "```\n"
+    ) in markdown
