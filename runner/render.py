@@ -293,14 +293,9 @@ def _check_text(text: str) -> None:
         raise _Failed(
             "text", f"renders to {len(text)} characters, more than {MAX_TEXT}; shorten it"
         )
-    bad = gsm.first_non_gsm(text)
-    if bad:
-        position, char = bad
-        raise _Failed(
-            "text",
-            f"character {gsm.describe(char)} at position {position} of the rendered text is "
-            "not in the GSM 03.38 alphabet; remove or replace it",
-        )
+    problem = gsm.problem(text)
+    if problem:
+        raise _Failed("text", problem)
 
 
 def _parse_send_at(value: str | None) -> datetime | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 from conftest import ProjectDir
 from expect import assert_refused
 
-GSM = "the GSM 03.38 alphabet; remove or replace it"
+GSM = "1 character of the rendered text is not in the GSM 03.38 alphabet (replace or remove it)"
 
 
 def campaign(name: str, text: str, *numbers: str, extra: str = "") -> str:
@@ -189,12 +190,35 @@ def test_non_gsm_characters_are_named_with_their_position(project: ProjectDir) -
     )
     assert_refused(
         project.run("validate"),
-        f"campaigns/emoji.yaml:2: text: character '🎉' (U+1F389) at position 15 of the "
-        f"rendered text is not in {GSM}",
-        f"campaigns/quote.yaml:2: text: character '’' (U+2019) at position 3 of the "
-        f"rendered text is not in {GSM}",
-        f"campaigns/var.yaml:2: text: character 'ë' (U+00EB) at position 9 of the "
-        f"rendered text is not in {GSM}",
+        f"campaigns/emoji.yaml:2: text: {GSM}: '🎉' (U+1F389) at position 15, no lookalike",
+        f"campaigns/quote.yaml:2: text: {GSM}: '’' (U+2019) at position 3, use \"'\"",
+        f"campaigns/var.yaml:2: text: {GSM}: 'ë' (U+00EB) at position 9, use 'e'",
+    )
+
+
+def test_every_non_gsm_character_is_listed_with_a_suggestion(project: ProjectDir) -> None:
+    text = "Don’t panic… the outage – 10\u00a0pm – is over ☃. It’s “fixed”.\u200b"
+    project.write("campaigns/paste.yaml", campaign("paste", json.dumps(text)))
+    assert_refused(
+        project.run("validate"),
+        "campaigns/paste.yaml:2: text: 10 characters of the rendered text are not in the "
+        "GSM 03.38 alphabet (replace or remove them): '’' (U+2019) at positions 4, 48, "
+        "use \"'\"; '…' (U+2026) at position 12, use '...'; '–' (U+2013) at positions 25, 33, "
+        "use '-'; U+00A0 at position 29, use ' '; '☃' (U+2603) at position 43, no lookalike; "
+        "'“' (U+201C) at position 51, use '\"'; '”' (U+201D) at position 57, use '\"'; "
+        "U+200B at position 59, invisible, remove it",
+    )
+    project.write("campaigns/paste.yaml", campaign("paste", json.dumps("’" * 2000)))
+    assert_refused(
+        project.run("validate"),
+        "campaigns/paste.yaml:2: text: renders to 2000 characters, more than 1224; shorten it",
+    )
+    project.write("campaigns/paste.yaml", campaign("paste", json.dumps("’" * 1000)))
+    assert_refused(
+        project.run("validate"),
+        "campaigns/paste.yaml:2: text: 1,000 characters of the rendered text are not in the "
+        "GSM 03.38 alphabet (replace or remove them): '’' (U+2019) at positions 1, 2, 3, 4, 5 "
+        'and 995 more, use "\'"',
     )
 
 

@@ -361,8 +361,8 @@ def test_problems_in_several_files_are_reported_in_one_run(project: ProjectDir) 
         "write it in E.164, e.g. +12015550123",
         "campaigns/d_template.yaml:2: template: template syntax error (t.j2, line 1): "
         "unexpected end of template, expected 'end of print statement'; fix the template",
-        "campaigns/e_text.yaml:2: text: character '😀' (U+1F600) at position 6 of the rendered "
-        "text is not in the GSM 03.38 alphabet; remove or replace it",
+        "campaigns/e_text.yaml:2: text: 1 character of the rendered text is not in the GSM 03.38 "
+        "alphabet (replace or remove it): '😀' (U+1F600) at position 6, no lookalike",
     )
     assert len(lines) == 5
     files = {line.split(":")[0] for line in lines}
