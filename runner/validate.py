@@ -311,19 +311,35 @@ def campaign_specs(
     """Schema-check every campaign document, merge defaults and refuse duplicate names."""
     specs: list[CampaignSpec] = []
     problems: list[Problem] = []
-    first_seen: dict[str, str] = {}
     for document in documents:
         found = schema_problems(document, "campaign")
         if not found:
             merged, found = _merge_defaults(document, config)
-        name = document.data.get("name") if isinstance(document.data, dict) else None
-        line = line_of(document, ["name"])
-        if isinstance(name, str) and name in first_seen:
-            message = f"'{name}' is already used at {first_seen[name]}; rename one of them"
-            found.append(Problem(document.path, line, "name", message))
-        elif isinstance(name, str):
-            first_seen[name] = f"{document.path}:{line}"
         problems += found
         if not found:
-            specs.append(CampaignSpec(str(name), document.path, document.line, merged, document))
-    return specs, problems
+            name = str(document.data["name"])
+            specs.append(CampaignSpec(name, document.path, document.line, merged, document))
+    repeated, taken = _repeated_names(documents)
+    return [s for s in specs if s.name not in taken], problems + repeated
+
+
+SHOWN_PLACES = 3
+
+
+def _repeated_names(documents: list[Document]) -> tuple[list[Problem], set[str]]:
+    """A name used twice is reported at every use: the files cannot tell which one is new."""
+    places: dict[str, list[str]] = {}
+    for document in documents:
+        name = document.data.get("name") if isinstance(document.data, dict) else None
+        if isinstance(name, str):
+            places.setdefault(name, []).append(f"{document.path}:{line_of(document, ['name'])}")
+    problems = []
+    for name, where in places.items():
+        for index, place in enumerate(where if len(where) > 1 else []):
+            others = where[:index] + where[index + 1 :]
+            shown = ", ".join(others[:SHOWN_PLACES])
+            more = f" and {len(others) - SHOWN_PLACES:,} more" if len(others) > SHOWN_PLACES else ""
+            path, line = place.rsplit(":", 1)
+            message = f"'{name}' is also used at {shown}{more}; names must be unique, rename one"
+            problems.append(Problem(path, int(line), "name", message))
+    return problems, {name for name, where in places.items() if len(where) > 1}

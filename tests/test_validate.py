@@ -266,8 +266,25 @@ def test_duplicate_campaign_names_across_files(project: ProjectDir) -> None:
     project.write("campaigns/team/b.yaml", "# the same name again\n" + DRILL.lstrip())
     assert_refused(
         project.run("validate"),
-        "campaigns/team/b.yaml:2: name: 'drill' is already used at campaigns/a.yaml:1; "
-        "rename one of them",
+        "campaigns/a.yaml:1: name: 'drill' is also used at campaigns/team/b.yaml:2; "
+        "names must be unique, rename one",
+        "campaigns/team/b.yaml:2: name: 'drill' is also used at campaigns/a.yaml:1; "
+        "names must be unique, rename one",
+    )
+
+
+def test_a_repeated_name_is_reported_in_the_new_file_too(project: ProjectDir) -> None:
+    """A new file that sorts before the old one still gets the problem line."""
+    project.write("campaigns/old.yaml", DRILL)
+    project.write("campaigns/another.yaml", DRILL + "---\n" + DRILL)
+    assert_refused(
+        project.run("validate"),
+        "campaigns/another.yaml:1: name: 'drill' is also used at campaigns/another.yaml:7, "
+        "campaigns/old.yaml:1; names must be unique, rename one",
+        "campaigns/another.yaml:7: name: 'drill' is also used at campaigns/another.yaml:1, "
+        "campaigns/old.yaml:1; names must be unique, rename one",
+        "campaigns/old.yaml:1: name: 'drill' is also used at campaigns/another.yaml:1, "
+        "campaigns/another.yaml:7; names must be unique, rename one",
     )
 
 
