@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
 import functools
 import io
@@ -14,7 +15,7 @@ from itertools import repeat
 from operator import itemgetter, methodcaller
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -24,6 +25,7 @@ from runner.errors import Problem
 from runner.load import Document, line_of
 
 MAX_CSV_BYTES = 256 * 1024 * 1024
+SHOWN_REPEATS = 10
 CONTACT_FIELDS = ("first_name", "last_name", "param1", "param2", "param3", "param4", "param5")
 
 
@@ -52,10 +54,20 @@ class Contact(tuple[str, Mapping[str, Any], str]):
         return {**self.fields, "phone_number": self.number}
 
 
+class Repeat(NamedTuple):
+    """A number listed again, where (`path:line`), and where it was first listed."""
+
+    number: str
+    where: str
+    field: str
+    first: str
+
+
 @dataclass(frozen=True)
 class Recipients:
     contacts: tuple[Contact, ...]
     duplicates: int
+    repeats: tuple[Repeat, ...] = ()  # the first few duplicates, located
 
 
 def digest_number(number: str) -> str:
@@ -184,12 +196,16 @@ class RecipientReader:
         self.root = root.resolve()
         self.parser = parser
         self._files: dict[Path, Read] = {}  # a CSV shared by campaigns is parsed once
+        self._names: dict[str, Path] = {}  # a CSV's name as shown -> its path
 
     def read(self, document: Document, items: list[Any]) -> tuple[Recipients, list[Problem]]:
         found: list[Contact] = []
         problems: list[Problem] = []
+        sources: list[tuple[int, int, Any]] = []  # (first index, line, item) per item
         for index, item in enumerate(items):
-            contacts, wrong = self._expand(document.path, item_line(document, index), item)
+            line = item_line(document, index)
+            contacts, wrong = self._expand(document.path, line, item)
+            sources.append((len(found), line, item))
             found += contacts
             problems += wrong
         if len(set(map(itemgetter(0), found))) == len(found):
@@ -197,7 +213,42 @@ class RecipientReader:
         first: dict[str, Contact] = {}  # the first of each number, with its fields
         for contact in found:
             first.setdefault(contact[0], contact)
-        return Recipients(tuple(first.values()), len(found) - len(first)), problems
+        repeats = self._repeats(document.path, found, sources)
+        return Recipients(tuple(first.values()), len(found) - len(first), repeats), problems
+
+    def _repeats(
+        self, path: str, found: list[Contact], sources: list[tuple[int, int, Any]]
+    ) -> tuple[Repeat, ...]:
+        """Where the first few duplicates are: paid for only when there are duplicates."""
+        seen: dict[str, int] = {}
+        pairs: list[tuple[int, int]] = []
+        for index, contact in enumerate(found):
+            earlier = seen.setdefault(contact[0], index)
+            if earlier != index:
+                pairs.append((index, earlier))
+                if len(pairs) == SHOWN_REPEATS:
+                    break
+        starts = [start for start, _, _ in sources]
+
+        def place(index: int) -> tuple[str, str]:
+            start, line, item = sources[bisect.bisect_right(starts, index) - 1]
+            if isinstance(item, dict) and "file" in item:
+                name = os.path.normpath(item["file"])
+                return f"{name}:{self._rows(name)[index - start]}", "phone_number"
+            return f"{path}:{line}", "recipients"
+
+        return tuple(
+            Repeat(found[index][0], *place(index), place(earlier)[0]) for index, earlier in pairs
+        )
+
+    def _rows(self, name: str) -> list[int]:
+        """The line of each contact of a CSV file already read without problems."""
+        reader = csv.reader(io.StringIO(self._text(self._names[name]), newline=""))
+        next(reader, None)
+        return [reader.line_num for row in reader if row]
+
+    def _text(self, target: Path) -> str:
+        return target.read_text(encoding="utf-8-sig")
 
     def _expand(self, path: str, line: int, item: Any) -> Read:
         if isinstance(item, str):
@@ -226,7 +277,7 @@ class RecipientReader:
             if target.stat().st_size > MAX_CSV_BYTES:
                 message = f"'{name}' is larger than 256 MiB; split it into several files"
                 return [], [Problem(path, line, "recipients.file", message)]
-            text = target.read_text(encoding="utf-8-sig")
+            text = self._text(target)
         except (OSError, UnicodeDecodeError) as e:
             reason = (
                 f"{e.strerror}; check the path, relative to the project folder"
@@ -235,6 +286,7 @@ class RecipientReader:
             )
             problem = Problem(path, line, "recipients.file", f"cannot read '{name}': {reason}")
             return [], [problem]
+        self._names[os.path.normpath(name)] = target
         self._files[target] = self._parse_csv(os.path.normpath(name), text)
         return self._files[target]
 

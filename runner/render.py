@@ -32,6 +32,7 @@ from runner.recipients import (
     Contact,
     NumberParser,
     RecipientReader,
+    Repeat,
     aligned_digests,
     mask_number,
 )
@@ -75,6 +76,7 @@ class Campaign:
     simulate: bool
     send_at: datetime | None
     send_at_line: int = 0
+    repeats: tuple[Repeat, ...] = ()  # where the first few dropped duplicates were
 
     @property
     def recipients(self) -> int:
@@ -153,6 +155,7 @@ class Renderer:
             simulate,
             send_at,
             send_at_line,
+            recipients.repeats,
         )
         return campaign, []
 

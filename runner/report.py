@@ -42,11 +42,19 @@ def problems_json(problems: Iterable[Problem]) -> dict[str, Any]:
 
 
 def notes(project: Project) -> list[str]:
-    return [
-        f"{c.path}:{c.line}: recipients: {plural(c.duplicates, 'duplicate number')} dropped"
-        for c in project.campaigns
-        if c.duplicates
-    ]
+    """Each dropped duplicate where it is (the first few), then how many in all."""
+    lines = []
+    for c in project.campaigns:
+        lines += [
+            f"{r.where}: {r.field}: {mask_number(r.number)} is already listed at {r.first}; "
+            f"{c.name} calls it once"
+            for r in c.repeats
+        ]
+        if c.duplicates:
+            lines.append(
+                f"{c.path}:{c.line}: recipients: {plural(c.duplicates, 'duplicate number')} dropped"
+            )
+    return lines
 
 
 def validate_text(project: Project, style: Style = PLAIN) -> str:

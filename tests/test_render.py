@@ -52,15 +52,39 @@ def test_duplicates_are_dropped_and_reported(project: ProjectDir) -> None:
           - file: contacts/team.csv
         """,
     )
+    notes = (
+        "campaigns/dups.yaml:5: recipients: +1 2••-•••-••43 is already listed at "
+        "campaigns/dups.yaml:4; dups calls it once\n"
+        "contacts/team.csv:2: phone_number: +1 2••-•••-••43 is already listed at "
+        "campaigns/dups.yaml:4; dups calls it once\n"
+        "campaigns/dups.yaml:1: recipients: 2 duplicate numbers dropped\n"
+    )
     result = project.run("render")
     assert result.code == 0, result
-    assert result.err == "campaigns/dups.yaml:1: recipients: 2 duplicate numbers dropped\n"
+    assert result.err == notes
     assert "  2 recipients (2 duplicates dropped), 1 message, 1 batch\n" in result.out
     validate = project.run("validate")
-    assert validate.out == (
-        "campaigns/dups.yaml:1: recipients: 2 duplicate numbers dropped\n"
-        "ok: 1 campaign, 2 recipients, 1 message\n"
+    assert validate.out == notes + "ok: 1 campaign, 2 recipients, 1 message\n"
+
+
+def test_duplicates_in_a_csv_are_located_at_their_rows(project: ProjectDir) -> None:
+    """The first ten, at their CSV rows (blank lines counted), then how many in all."""
+    rows = [f"+1202555{i:04d},Person {i}" for i in range(30)]
+    project.write("contacts/all.csv", "\n".join(["phone_number,first_name", *rows, "", *rows]))
+    project.write(
+        "campaigns/all.yaml", "name: all\ntext: Hello\nrecipients:\n  - file: contacts/all.csv\n"
     )
+    validate = project.run("validate")
+    assert validate.code == 0, validate
+    assert validate.out.splitlines() == [
+        *(
+            f"contacts/all.csv:{33 + i}: phone_number: +1 2••-•••-••{i:02d} is already listed "
+            f"at contacts/all.csv:{2 + i}; all calls it once"
+            for i in range(10)
+        ),
+        "campaigns/all.yaml:1: recipients: 30 duplicate numbers dropped",
+        "ok: 1 campaign, 30 recipients, 1 message",
+    ]
 
 
 def test_1200_numbers_from_a_csv_make_3_batches(project: ProjectDir) -> None:
