@@ -17,6 +17,7 @@ from runner import schemas
 from runner.errors import Problem
 from runner.load import Document, line_of
 from runner.recipients import shown_value
+from runner.voices import gender_problem
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -245,6 +246,7 @@ def read_config(document: Document | None, root: Path) -> tuple[Config, list[Pro
         return Config(root=root), []
     problems = schema_problems(document, "config")
     problems += _folders_outside(document, root) + _unknown_region(document)
+    problems += _default_voice(document) if not problems else []
     problems.sort(key=lambda p: p.line or 0)
     if problems:
         return Config(root=root, path=document.path), problems
@@ -302,7 +304,30 @@ def _merge_defaults(document: Document, config: Config) -> tuple[dict[str, Any],
             "or in runner.yaml defaults",
         )
         for field in missing
-    ]
+    ] + _voice_problems(document, merged)
+
+
+def _voice_problems(document: Document, merged: Mapping[str, Any]) -> list[Problem]:
+    """A gender the language does not have, at the line of the campaign that chose either.
+
+    Both from runner.yaml defaults: runner.yaml's own check reports it, once.
+    """
+    problem = gender_problem(merged.get("voice_language"), merged.get("voice_gender"))
+    here = [key for key in ("voice_gender", "voice_language") if key in document.data]
+    if problem is None or not here:
+        return []
+    return [Problem(document.path, line_of(document, [here[0]]), here[0], problem)]
+
+
+def _default_voice(document: Document) -> list[Problem]:
+    defaults = document.data.get("defaults")
+    if not isinstance(defaults, dict):
+        return []
+    problem = gender_problem(defaults.get("voice_language"), defaults.get("voice_gender"))
+    if problem is None:
+        return []
+    line = line_of(document, ["defaults", "voice_gender"])
+    return [Problem(document.path, line, "defaults.voice_gender", problem)]
 
 
 def campaign_specs(

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 
 from runner import schemas
 from runner.load import parse_yaml
+from runner.voices import PAGE, VOICES
 
 CORPUS = Path(__file__).parent / "schemas"
 
@@ -84,6 +85,25 @@ def test_voice_send_settings_match_the_campaign_rules() -> None:
     campaign = schemas.schema("campaign")["properties"]
     for field in ("sender", "send_at", "purpose", "voice_gender", "voice_language"):
         assert body[field] == campaign[field], field
+
+
+def test_the_schemas_list_the_providers_voices() -> None:
+    """Every language of runner.voices, and the API body refuses a gender it has not."""
+    female_only = [language for language, genders in VOICES.items() if genders == ("female",)]
+    for name in ("campaign", "voice-send"):
+        language = schemas.schema(name)["properties"]["voice_language"]
+        assert language["enum"] == list(VOICES)
+        assert PAGE in language["description"]
+    rule = schemas.schema("voice-send")["allOf"]
+    assert rule == [
+        {
+            "if": {
+                "properties": {"voice_language": {"enum": female_only}},
+                "required": ["voice_language"],
+            },
+            "then": {"properties": {"voice_gender": {"const": "female"}}},
+        }
+    ]
 
 
 @pytest.mark.parametrize(("name", "path"), corpus("valid") + corpus("invalid"))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import REPO, ProjectDir, run_cli
+from conftest import BASIC_CONFIG, REPO, ProjectDir, run_cli
 from expect import assert_refused, assert_reports
 
-LANGUAGES = (
-    "en-US, en-GB, el-GR, pl-PL, hu-HU, sv-SE, de-DE, es-ES, es-LA, fr-FR, it-IT, pt-BR, ru-RU"
-)
+from runner.voices import VOICES
+
+LANGUAGES = ", ".join(VOICES)
 
 DRILL = """
 name: drill
@@ -402,3 +402,33 @@ def test_schema_command_prints_a_json_schema(project: ProjectDir, name: str) -> 
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["$id"].endswith(f"/{name}.schema.json")
+
+
+def test_the_providers_languages_are_accepted(project: ProjectDir) -> None:
+    voices = [("nl-NL", "male"), ("da-DK", "female"), ("ja-JP", "male"), ("fr-CA", "male")]
+    for index, (language, gender) in enumerate(voices):
+        project.write(
+            f"campaigns/v{index}.yaml",
+            drill(f"v{index}", f"voice_language: {language}\nvoice_gender: {gender}\n"),
+        )
+    result = project.run("validate")
+    assert (result.code, result.out) == (0, "ok: 4 campaigns, 4 recipients, 4 messages\n")
+
+
+def test_a_gender_the_language_does_not_have_is_refused(project: ProjectDir) -> None:
+    project.write("campaigns/a.yaml", drill("a", "voice_language: sv-SE\nvoice_gender: male\n"))
+    project.write("runner.yaml", BASIC_CONFIG.replace("female", "male"))
+    project.write("campaigns/b.yaml", drill("b", "voice_language: ko-KR\n"))
+    assert_refused(
+        project.run("validate"),
+        "campaigns/a.yaml:6: voice_gender: 'male' is not a voice of sv-SE, which has female "
+        "only; use female, or another voice_language",
+        "campaigns/b.yaml:5: voice_language: 'male' is not a voice of ko-KR, which has female "
+        "only; use female, or another voice_language",
+    )
+    project.write("runner.yaml", BASIC_CONFIG.replace("en-US", "en-NZ").replace("female", "male"))
+    assert_refused(
+        project.run("validate"),
+        "runner.yaml:4: defaults.voice_gender: 'male' is not a voice of en-NZ, which has female "
+        "only; use female, or another voice_language",
+    )
