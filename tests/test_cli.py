@@ -167,3 +167,5 @@ def test_shell_completion_as_the_readme_shows(project: ProjectDir) -> None:
     assert run_cli(env=words).out == "plain,plan\n"
     words = {"COMP_WORDS": "runner validate --no", "COMP_CWORD": "2"}
     assert run_cli(env={**words, "_RUNNER_COMPLETE": "bash_complete"}).out == "plain,--no-color\n"
+    words = {"COMP_WORDS": "runner schema ", "COMP_CWORD": "2", "_RUNNER_COMPLETE": "bash_complete"}
+    assert run_cli(env=words).out == "plain,campaign\nplain,config\nplain,voice-send\n"
