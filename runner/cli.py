@@ -27,14 +27,21 @@ class Settings:
 
     def __init__(self) -> None:
         self.root = Path(".")
-        self.config: Path | None = None
+        self.config_name: str | None = None
         self.state: str | None = None
         self.no_color = False
         self.verbose = 0
 
     def path(self, name: str) -> Path:
-        """A path from the command line, relative to -C DIR as git and terraform read it."""
+        """A path from the command line, relative to -C DIR as git and terraform read it.
+
+        Read when a command runs, so the order of -C and the path's option does not matter.
+        """
         return self.root / name
+
+    @property
+    def config(self) -> Path | None:
+        return self.path(self.config_name) if self.config_name else None
 
     @functools.cached_property
     def style(self) -> Style:
@@ -77,7 +84,7 @@ def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> None:
     if param.name == "directory" and value is not None:
         settings.root = settings.root / value  # a second -C is relative to the first, as in git
     elif param.name == "config" and value is not None:
-        settings.config = settings.path(value)
+        settings.config_name = value
     elif param.name == "state" and value is not None:
         settings.state = value
     elif param.name == "no_color" and value:

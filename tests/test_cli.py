@@ -81,7 +81,7 @@ def test_dash_c_makes_every_path_relative_to_the_project(monorepo: Path) -> None
     (project / "campaigns" / "hello.yaml").write_text(
         'name: hello\ntext: "Hello {{ who }}."\nrecipients: ["+12015550100"]\n', encoding="utf-8"
     )
-    out = ["plan", "-C", "proj", "--config", "other.yaml", "--var-file", "vars.yaml"]
+    out = ["plan", "--config", "other.yaml", "-C", "proj", "--var-file", "vars.yaml"]
     result = run_cli(*out, "--out", "saved.json", cwd=monorepo)
     assert result.code == 0, result
     assert "    | Hello team.\n" in result.out
