@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from runner import __version__, operations, planfile, report, report_plan, schemas
+from runner.counts import plural
 from runner.errors import InputError, RunnerError, StateError
 from runner.project import Project, load_config, load_project, parse_variables
 from runner.state import Backend, State, open_state, state_location
@@ -319,7 +320,7 @@ def apply(
             click.echo(
                 report_plan.plan_text(plan, style=settings.style)
                 if plan
-                else f"Saved plan: {len(batches)} batch(es) to send."
+                else f"Saved plan: {plural(len(batches), 'batch')} to send."
             )
         progress.total = len(batches)
 

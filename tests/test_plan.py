@@ -365,7 +365,7 @@ def test_saved_plan_applies_exactly_its_payloads(
     write_campaign(project, "notice", "The files changed since.", us_numbers(600))
     result = apply(project, emulator.url, str(saved))
     assert result.code == 0, result
-    assert "Saved plan: 3 batch(es) to send." in result.out
+    assert "Saved plan: 3 batches to send." in result.out
     sends = sorted(emulator.sends(), key=lambda s: s["request_id"])
     assert [
         (s["request_id"], s["text"], s["recipients"], s["purpose"], s["voice_language"])
