@@ -254,7 +254,7 @@ def plan(
     """Show what apply would send. Reads the state; never writes it."""
     result = operations.planned(*settings.project_and_state(variables, var_files))
     if out:
-        planfile.save_plan(result, settings.path(out))
+        planfile.save_plan(result, settings.path(out), settings.root)
     if fmt == "text":
         click.echo(report_plan.plan_text(result, show_recipients, settings.style))
     else:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from runner import files
 from runner.errors import Problem
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -139,14 +140,16 @@ def _check_depth(text: bytes) -> None:
             depth -= 1
 
 
-def read_yaml(path: Path, shown: str) -> tuple[list[Document], list[Problem]]:
-    """Read every document of one YAML file; problems never raise."""
+def read_yaml(path: Path, shown: str, root: Path | None) -> tuple[list[Document], list[Problem]]:
+    """Read every document of one YAML file (confined when in `root`); problems never raise."""
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES // 1024 // 1024
-            problem = f"file is larger than {limit} MiB; split it or move recipients to a CSV file"
-            return [], [Problem(shown, None, "", problem)]
-        text = path.read_bytes()
+        text = files.read_file(path, MAX_FILE_BYTES, root)
+    except files.TooLarge as e:
+        limit = files.size_text(e.limit)
+        problem = f"file is larger than {limit}; split it or move recipients to a CSV file"
+        return [], [Problem(shown, None, "", problem)]
+    except files.Refused as e:
+        return [], [Problem(shown, None, "", f"file {e}")]
     except OSError as e:
         return [], [Problem(shown, None, "", f"cannot read file: {e.strerror}")]
     return parse_yaml(text, shown)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runner import schemas
+from runner import files, schemas
 from runner.errors import PlanError
 from runner.plan import SIMULATED_PREFIX, Batch, Plan, derive_request_id
 from runner.render import fingerprint_message
@@ -17,7 +17,7 @@ PLAN_FORMAT = 1
 KIND = "runner-plan"
 
 
-def save_plan(plan: Plan, path: Path) -> None:
+def save_plan(plan: Plan, path: Path, root: Path | None = None) -> None:
     data = {
         "kind": KIND,
         "format_version": PLAN_FORMAT,
@@ -34,14 +34,33 @@ def save_plan(plan: Plan, path: Path) -> None:
             for b in plan.batches
         ],
     }
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
-    os.replace(temp, path)
+    text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    _write(path, text.encode(), root)
+
+
+def _write(path: Path, data: bytes, root: Path | None) -> None:
+    """Temp file (created new, never through a symlink), fsync, rename: all or nothing."""
+    try:
+        target = files.place(path, root)
+        temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        files.refuse_link(target)
+        files.write_new(temp, data)
+    except files.Refused as e:
+        raise PlanError(f"cannot write plan {path}: it {e}; nothing was written") from e
+    except OSError as e:
+        raise PlanError(f"cannot write plan {path}: {e.strerror}") from e
+    try:
+        os.replace(temp, target)
+    except OSError as e:
+        temp.unlink(missing_ok=True)
+        raise PlanError(f"cannot write plan {path}: {e.strerror}") from e
 
 
 def load_plan(path: Path) -> dict[str, Any]:
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(files.read_file(path, files.PLAN_LIMIT))
+    except files.Refused as e:
+        raise PlanError(f"cannot read plan {path}: it {e}") from e
     except OSError as e:
         raise PlanError(f"cannot read plan {path}: {e.strerror}") from e
     except ValueError as e:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner import files
 from runner.bulk import paused_gc
 from runner.errors import InputError, Problem
 from runner.load import Document, read_yaml
@@ -35,9 +37,9 @@ def _shown(path: Path, root: Path) -> str:
 
 def load_config(root: Path, config_file: Path | None) -> tuple[Config, list[Problem]]:
     path = config_file or root / CONFIG_NAME
-    if config_file is None and not path.exists():
-        return Config(root=root), []
-    documents, problems = read_yaml(path, _shown(path, root))
+    if config_file is None and not os.path.lexists(path):
+        return _with_folders_checked(Config(root=root))
+    documents, problems = read_yaml(path, _shown(path, root), root)
     if problems:
         return Config(root=root), problems
     if len(documents) > 1:
@@ -49,37 +51,42 @@ def load_config(root: Path, config_file: Path | None) -> tuple[Config, list[Prob
                 "runner.yaml holds one document; remove the '---'",
             )
         ]
-    return read_config(documents[0] if documents else None, root)
+    config, problems = read_config(documents[0] if documents else None, root)
+    return (config, problems) if problems else _with_folders_checked(config)
 
 
-def campaign_files(config: Config) -> tuple[list[Path], list[Problem]]:
+def _with_folders_checked(config: Config) -> tuple[Config, list[Problem]]:
+    """The default folders too: a committed `templates -> /` must not open the whole disk."""
+    problems = []
+    for folder in (config.campaigns, config.templates):
+        try:
+            files.project_path(config.root, folder)
+        except files.Refused as e:
+            problems.append(Problem(folder, None, "", f"this folder {e}"))
+    return config, problems
+
+
+def campaign_files(config: Config) -> list[Path]:
+    """Every YAML file under the campaigns folder, dot-folders and linked folders left out."""
     folder = config.root / config.campaigns
-    root = config.root.resolve()
-    if not folder.resolve().is_relative_to(root):
-        return [], [
-            Problem(
-                config.path or CONFIG_NAME,
-                None,
-                "campaigns",
-                "the campaigns folder must be inside the project",
-            )
-        ]
-    if not folder.is_dir():
-        return [], [
-            Problem(
-                _shown(folder, config.root),
-                None,
-                "",
-                "campaigns folder not found; create it or set 'campaigns:' in runner.yaml",
-            )
-        ]
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    outside = [p for p in files if not p.resolve().is_relative_to(root)]
-    problems = [
-        Problem(_shown(p, config.root), None, "", "links outside the project; refused")
-        for p in outside
+    found = []
+    for top, folders, names in os.walk(folder):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        found += [Path(top, n) for n in names if n.endswith((".yaml", ".yml")) and n[0] != "."]
+    return sorted(found)
+
+
+def _missing_campaigns(config: Config) -> list[Problem]:
+    if (config.root / config.campaigns).is_dir():
+        return []
+    return [
+        Problem(
+            config.campaigns,
+            None,
+            "",
+            "campaigns folder not found; create it or set 'campaigns:' in runner.yaml",
+        )
     ]
-    return [p for p in files if p not in outside], problems
 
 
 def load_project(
@@ -96,10 +103,10 @@ def load_project(
     config, problems = load_config(root, config_file)
     if problems:
         raise InputError(problems)
-    files, problems = campaign_files(config)
+    problems = _missing_campaigns(config)
     documents: list[Document] = []
-    for path in files:
-        found, file_problems = read_yaml(path, _shown(path, root))
+    for path in campaign_files(config):
+        found, file_problems = read_yaml(path, _shown(path, root), root)
         documents += found
         problems += file_problems
     specs, spec_problems = campaign_specs(documents, config)
@@ -116,7 +123,7 @@ def parse_variables(pairs: tuple[str, ...], files: tuple[str, ...], root: Path) 
     variables: dict[str, Any] = {}
     problems: list[Problem] = []
     for name in files:
-        documents, found = read_yaml(Path(name), name)
+        documents, found = read_yaml(Path(name), name, root)
         problems += found
         for document in documents:
             if isinstance(document.data, dict):

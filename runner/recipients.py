@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, cast
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from runner import files
 from runner.e164 import shape_key, shape_prefixes, validate_slowly
 from runner.errors import Problem
 from runner.load import Document, line_of
@@ -189,6 +190,23 @@ def mask_number(number: str) -> str:
     return head + "".join("•" if i in hidden else c for i, c in enumerate(rest))
 
 
+def _unreadable(name: str, error: Exception) -> str:
+    shown = name.replace("\0", "\\0")
+    if isinstance(error, files.Outside):
+        return f"'{shown}' is outside the project; keep contact files inside it"
+    if isinstance(error, files.TooLarge):
+        return (
+            f"'{shown}' is larger than {files.size_text(error.limit)}; split it into several files"
+        )
+    if isinstance(error, files.Refused):
+        return f"'{shown}' {error}"
+    if isinstance(error, OSError):
+        reason = f"{error.strerror}; check the path, relative to the project folder"
+    else:
+        reason = "not UTF-8 text; save it as UTF-8 CSV"
+    return f"cannot read '{shown}': {reason}"
+
+
 class RecipientReader:
     """Resolves one campaign's `recipients` list; files must stay inside the project."""
 
@@ -196,7 +214,7 @@ class RecipientReader:
         self.root = root.resolve()
         self.parser = parser
         self._files: dict[Path, Read] = {}  # a CSV shared by campaigns is parsed once
-        self._names: dict[str, Path] = {}  # a CSV's name as shown -> its path
+        self._names: dict[str, str] = {}  # a CSV's name as shown -> as written
 
     def read(self, document: Document, items: list[Any]) -> tuple[Recipients, list[Problem]]:
         found: list[Contact] = []
@@ -247,8 +265,8 @@ class RecipientReader:
         next(reader, None)
         return [reader.line_num for row in reader if row]
 
-    def _text(self, target: Path) -> str:
-        return target.read_text(encoding="utf-8-sig")
+    def _text(self, name: str) -> str:
+        return files.read_project_file(self.root, name, MAX_CSV_BYTES).decode("utf-8-sig")
 
     def _expand(self, path: str, line: int, item: Any) -> Read:
         if isinstance(item, str):
@@ -267,26 +285,15 @@ class RecipientReader:
         return [contact], []
 
     def _read_csv(self, path: str, line: int, name: str) -> Read:
-        target = (self.root / name).resolve()
-        if not target.is_relative_to(self.root):
-            message = f"'{name}' is outside the project; keep contact files inside it"
-            return [], [Problem(path, line, "recipients.file", message)]
-        if target in self._files:
-            return self._files[target]
         try:
-            if target.stat().st_size > MAX_CSV_BYTES:
-                message = f"'{name}' is larger than 256 MiB; split it into several files"
-                return [], [Problem(path, line, "recipients.file", message)]
-            text = self._text(target)
-        except (OSError, UnicodeDecodeError) as e:
-            reason = (
-                f"{e.strerror}; check the path, relative to the project folder"
-                if isinstance(e, OSError)
-                else "not UTF-8 text; save it as UTF-8 CSV"
-            )
-            problem = Problem(path, line, "recipients.file", f"cannot read '{name}': {reason}")
+            target = files.project_path(self.root, name)
+            if target in self._files:
+                return self._files[target]
+            text = self._text(name)
+        except (OSError, UnicodeDecodeError, files.Refused) as e:
+            problem = Problem(path, line, "recipients.file", _unreadable(name, e))
             return [], [problem]
-        self._names[os.path.normpath(name)] = target
+        self._names[os.path.normpath(name)] = name
         self._files[target] = self._parse_csv(os.path.normpath(name), text)
         return self._files[target]
 

@@ -36,7 +36,7 @@ from runner.recipients import (
     aligned_digests,
     mask_number,
 )
-from runner.sandbox import BoundedSandbox, OutsideTemplates, budget
+from runner.sandbox import BoundedSandbox, ConfinedLoader, OutsideTemplates, budget
 from runner.validate import CampaignSpec, Config
 
 MAX_TEXT = 1224
@@ -106,7 +106,8 @@ class Renderer:
         known: Sequence[AbstractSet[str]] = (),
     ) -> None:
         templates = config.root / config.templates
-        self.env = BoundedSandbox(str(templates) if templates.is_dir() else None)
+        loader = ConfinedLoader(config.root, config.templates) if templates.is_dir() else None
+        self.env = BoundedSandbox(loader)
         self.config = config
         self.variables = variables
         self.parser = NumberParser(config.default_region, known)
@@ -266,6 +267,8 @@ def _run(template: Template, context: Mapping[str, Any], deadline: float, folder
 
 def _template_problem(error: Exception, folder: str) -> str:
     """One message, with its remedy, for whatever compiling or rendering a template raised."""
+    if isinstance(error, OutsideTemplates) and error.reason:
+        return f"template '{error.name}' {error.reason}"
     if isinstance(error, OutsideTemplates):
         return f"template '{error.name}' leads outside {folder}/; keep templates inside it"
     if isinstance(error, TemplateNotFound):

@@ -14,17 +14,19 @@ import contextvars
 import functools
 import inspect
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateNotFound, nodes
+from jinja2 import BaseLoader, StrictUndefined, Template, TemplateNotFound, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Environment
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from runner import files
 
 MAX_VALUE = 100_000  # characters or items in any intermediate value, counted through containers
 MAX_OUTPUT = 1_000_000  # characters written by one render, buffers of {% set %} blocks included
@@ -219,32 +221,42 @@ class _BoundedCodeGenerator(CodeGenerator):
 
 
 class OutsideTemplates(TemplateNotFound):
-    """A template name that leads out of the templates folder (.., absolute, symlink)."""
+    """A template name runner will not read: out of the templates folder, hidden, too large."""
+
+    def __init__(self, name: str, reason: str = "") -> None:
+        super().__init__(name)
+        self.reason = reason
 
 
-class ConfinedLoader(FileSystemLoader):
-    """Templates and includes only from the templates folder, symlinks included."""
+class ConfinedLoader(BaseLoader):
+    """Templates and includes only from the templates folder, through runner.files."""
 
-    def __init__(self, folder: str) -> None:
-        super().__init__(folder, followlinks=False)
-        self.root = os.path.realpath(folder)
+    def __init__(self, root: Path, folder: str) -> None:
+        self.root, self.folder = root, folder
 
     def get_source(self, environment: Environment, template: str) -> tuple[str, str, Any]:
         if template.startswith(("/", "\\")) or ".." in template.replace("\\", "/").split("/"):
             raise OutsideTemplates(template)
-        source, filename, uptodate = super().get_source(environment, template)
-        real = os.path.realpath(filename)
-        if os.path.commonpath([real, self.root]) != self.root:
-            raise OutsideTemplates(template)
-        return source, filename, uptodate
+        name = f"{self.folder}/{template}"
+        try:
+            inside = files.project_path(self.root, name)
+            if not inside.is_relative_to(files.project_path(self.root, self.folder)):
+                raise OutsideTemplates(template)
+            source = files.read_project_file(self.root, name, files.TEMPLATE_LIMIT)
+        except files.Outside as e:
+            raise OutsideTemplates(template) from e
+        except files.Refused as e:
+            raise OutsideTemplates(template, str(e)) from e
+        except OSError as e:
+            raise TemplateNotFound(template) from e
+        return source.decode("utf-8"), name, lambda: True
 
 
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     code_generator_class = _BoundedCodeGenerator
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
-    def __init__(self, templates: str | None) -> None:
-        loader = ConfinedLoader(templates) if templates else None
+    def __init__(self, loader: ConfinedLoader | None) -> None:
         super().__init__(
             undefined=StrictUndefined, autoescape=False, loader=loader, finalize=_finalize
         )

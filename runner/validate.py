@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
-from runner import schemas
+from runner import files, schemas
 from runner.errors import Problem
 from runner.load import Document, line_of
 from runner.recipients import shown_value
@@ -257,19 +257,20 @@ def read_config(document: Document | None, root: Path) -> tuple[Config, list[Pro
 
 
 def _folders_outside(document: Document, root: Path) -> list[Problem]:
-    """campaigns: and templates: must stay in the project, as every file read from them must."""
-    inside = root.resolve()
-    return [
-        Problem(
-            document.path,
-            line_of(document, [key]),
-            key,
-            f"{_quoted(folder)} leads outside the project; use a folder inside it",
-        )
-        for key in ("campaigns", "templates")
-        if isinstance(folder := document.data.get(key), str)
-        and not (inside / folder).resolve().is_relative_to(inside)
-    ]
+    """campaigns:, templates: and a state file must stay in the project, out of dot-folders."""
+    problems = []
+    for key in ("campaigns", "templates", "state"):
+        value = document.data.get(key)
+        if not isinstance(value, str) or value.startswith(("postgresql://", "postgres://")):
+            continue
+        try:
+            files.project_path(root, value, hidden_ok=key == "state")
+        except files.Refused as e:
+            folder = isinstance(e, files.Outside) and key != "state"
+            reason = "leads outside the project; use a folder inside it" if folder else str(e)
+            line = line_of(document, [key])
+            problems.append(Problem(document.path, line, key, f"{_quoted(value)} {reason}"))
+    return problems
 
 
 def _unknown_region(document: Document) -> list[Problem]:

@@ -109,8 +109,8 @@ def test_unreadable_contact_files(project: ProjectDir) -> None:
         "add at least one phone number",
         "campaigns/latin.yaml:4: recipients.file: cannot read 'contacts/latin.csv': not UTF-8 "
         "text; save it as UTF-8 CSV",
-        "campaigns/folder.yaml:4: recipients.file: cannot read 'contacts/folder.csv': "
-        "Is a directory; check the path, relative to the project folder",
+        "campaigns/folder.yaml:4: recipients.file: 'contacts/folder.csv' is not a regular file "
+        "(a device, FIFO or folder); use a plain file",
         "campaigns/missing.yaml:4: recipients.file: cannot read 'contacts/missing.csv': "
         "No such file or directory; check the path, relative to the project folder",
     )

@@ -44,7 +44,7 @@ def open_state(location: str, root: Path, project: str | None = None) -> Backend
     from runner.state.local import LocalState
 
     path = Path(location)
-    return LocalState(path if path.is_absolute() else root / path)
+    return LocalState(path if path.is_absolute() else root / path, root)
 
 
 def _open_postgres(url: str, project: str | None) -> Backend:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from runner import files
 from runner.errors import LockError, StateError
 from runner.state.lock import LockInfo
 from runner.state.model import Entry, Intent, State, entry_from_dict, entry_json
@@ -44,8 +45,11 @@ def fsync_folder(folder: Path) -> None:
 class LocalState:
     """State in `runner.state.json` beside `.journal`, `.lock` and `.backup` files."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, root: Path | None = None) -> None:
+        try:
+            self.path = files.place(path, root)  # its folder resolved once: no symlink after
+        except files.Refused as e:
+            raise StateError(f"state {path} {e}") from e
         self.journal = path.with_name(path.name + ".journal")
         self.lock_path = path.with_name(path.name + ".lock")
         self.backup = path.with_name(path.name + ".backup")
@@ -73,16 +77,14 @@ class LocalState:
 
     def _snapshot(self) -> State:
         try:
-            raw = self.path.read_bytes()
+            raw = _read(self.path)
         except FileNotFoundError:
             return State(lineage="")
-        except OSError as e:
-            raise _explain(e, "read", self.path) from e
         return load_state(raw, str(self.path))
 
     def _journal_entries(self) -> Iterator[Entry]:
         try:
-            raw = self.journal.read_bytes()
+            raw = _read(self.journal)
         except FileNotFoundError:
             return
         lines = raw.split(b"\n")
@@ -111,7 +113,9 @@ class LocalState:
     def _acquire(self, operation: str) -> LockInfo:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = files.create(self.lock_path)
+        except files.Refused as e:
+            raise StateError(f"cannot lock {self.lock_path}: it {e}") from e
         except OSError as e:
             raise _explain(e, "lock", self.lock_path) from e
         try:
@@ -153,7 +157,10 @@ class LocalState:
     def force_unlock(self, lock_id: str) -> str:
         if not self.lock_path.exists():
             raise LockError("the state is not locked")
-        fd = os.open(self.lock_path, os.O_RDWR)
+        try:
+            fd = files.create(self.lock_path)
+        except files.Refused as e:
+            raise StateError(f"cannot unlock {self.lock_path}: it {e}") from e
         try:
             holder = _read_info(fd)
             if holder is None or holder.id != lock_id:
@@ -243,7 +250,10 @@ class LocalState:
                 raise self._failed from e
 
     def _open_journal(self) -> int:
-        fd = os.open(self.journal, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fd = files.create(self.journal, append=True)
+        except files.Refused as e:
+            raise StateError(f"cannot write {self.journal}: it {e}") from e
         _drop_torn_tail(fd)  # readers skip such a line: the live state never had it
         return fd
 
@@ -281,21 +291,39 @@ class LocalState:
 
     def _write_snapshot(self, state: State) -> None:
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        for target in (self.path, self.backup, temp):
+            try:
+                files.refuse_link(target)
+            except files.Refused as e:
+                raise StateError(f"cannot write {target}: it {e}; nothing was written") from e
         try:
-            with open(temp, "wb") as f:
-                f.write(dump_state(state))
-                f.flush()
-                os.fsync(f.fileno())
-            if self.path.exists():
+            files.write_new(temp, dump_state(state))
+        except OSError as e:
+            temp.unlink(missing_ok=True)
+            raise _explain(e, "write", self.path) from e
+        try:
+            if os.path.lexists(self.path):
                 backup_temp = self.backup.with_name(self.backup.name + ".tmp")
                 backup_temp.unlink(missing_ok=True)
-                os.link(self.path, backup_temp)
+                os.link(self.path, backup_temp, follow_symlinks=False)
                 os.replace(backup_temp, self.backup)
             os.replace(temp, self.path)
             fsync_folder(self.path.parent)
         except OSError as e:
             temp.unlink(missing_ok=True)
             raise _explain(e, "write", self.path) from e
+
+
+def _read(path: Path) -> bytes:
+    """A state file, never through a symlink, never a device, never past its limit."""
+    try:
+        return files.read_file(path, files.STATE_LIMIT)
+    except files.Refused as e:
+        raise StateError(f"cannot read {path}: it {e}") from e
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise _explain(e, "read", path) from e
 
 
 def _read_info(fd: int) -> LockInfo | None:
