@@ -44,7 +44,7 @@ class Outside(Refused):
 
 class TooLarge(Refused):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"is larger than {size_text(limit)}")
+        super().__init__(f"is larger than {size_text(limit)}; make it smaller")
         self.limit = limit
 
 

@@ -61,6 +61,9 @@ def _with_folders_checked(config: Config) -> tuple[Config, list[Problem]]:
     for folder in (config.campaigns, config.templates):
         try:
             files.project_path(config.root, folder)
+        except files.Outside:
+            reason = "leads outside the project; make it a real folder inside the project"
+            problems.append(Problem(folder, None, "", f"this folder {reason}"))
         except files.Refused as e:
             problems.append(Problem(folder, None, "", f"this folder {e}"))
     return config, problems

@@ -220,6 +220,9 @@ class _BoundedCodeGenerator(CodeGenerator):
         return f"environment.emit({super()._output_const_repr(group)})"
 
 
+LIMIT = files.TEMPLATE_LIMIT
+
+
 class OutsideTemplates(TemplateNotFound):
     """A template name runner will not read: out of the templates folder, hidden, too large."""
 
@@ -240,15 +243,16 @@ class ConfinedLoader(BaseLoader):
         name = f"{self.folder}/{template}"
         try:
             inside = files.project_path(self.root, name)
-            if not inside.is_relative_to(files.project_path(self.root, self.folder)):
-                raise OutsideTemplates(template)
-            source = files.read_project_file(self.root, name, files.TEMPLATE_LIMIT)
+            outside = not inside.is_relative_to(files.project_path(self.root, self.folder))
+            source = b"" if outside else files.read_project_file(self.root, name, LIMIT)
         except files.Outside as e:
             raise OutsideTemplates(template) from e
         except files.Refused as e:
             raise OutsideTemplates(template, str(e)) from e
-        except OSError as e:
+        except OSError as e:  # TemplateNotFound is an OSError too: raise it outside the try
             raise TemplateNotFound(template) from e
+        if outside:  # a link to elsewhere in the project: templates come from their folder
+            raise OutsideTemplates(template)
         return source.decode("utf-8"), name, lambda: True
 
 
