@@ -112,16 +112,16 @@ def _no_link(opening: Callable[[], int]) -> int:
     return fd
 
 
-def read_file(path: Path, limit: int, root: Path | None = None) -> bytes:
+def read_file(path: Path, limit: int, root: Path | None = None, *, hidden_ok: bool = True) -> bytes:
     """The bytes of a file the operator named: anywhere, but never through a last symlink.
 
     A path that lies in the project (`root`) is the pull request's, whoever named it: it is
-    read as the project's own files are (dot-folders allowed, `.git` never).
+    read as the project's own files are (`.git` never, other dot-folders if `hidden_ok`).
     """
     if root is not None:
         relative = _lexically_under(root, path)
         if relative is not None:
-            return read_project_file(root, relative, limit, hidden_ok=True)
+            return read_project_file(root, relative, limit, hidden_ok=hidden_ok)
     if "\0" in str(path):
         raise Refused("contains a NUL byte; fix the name")
     try:

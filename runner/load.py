@@ -140,10 +140,12 @@ def _check_depth(text: bytes) -> None:
             depth -= 1
 
 
-def read_yaml(path: Path, shown: str, root: Path | None) -> tuple[list[Document], list[Problem]]:
+def read_yaml(
+    path: Path, shown: str, root: Path | None, *, hidden_ok: bool = True
+) -> tuple[list[Document], list[Problem]]:
     """Read every document of one YAML file (confined when in `root`); problems never raise."""
     try:
-        text = files.read_file(path, MAX_FILE_BYTES, root)
+        text = files.read_file(path, MAX_FILE_BYTES, root, hidden_ok=hidden_ok)
     except files.TooLarge as e:
         limit = files.size_text(e.limit)
         problem = f"file is larger than {limit}; split it or move recipients to a CSV file"

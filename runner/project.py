@@ -109,7 +109,7 @@ def load_project(
     problems = _missing_campaigns(config)
     documents: list[Document] = []
     for path in campaign_files(config):
-        found, file_problems = read_yaml(path, _shown(path, root), root)
+        found, file_problems = read_yaml(path, _shown(path, root), root, hidden_ok=False)
         documents += found
         problems += file_problems
     specs, spec_problems = campaign_specs(documents, config)

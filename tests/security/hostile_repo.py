@@ -82,6 +82,11 @@ class HostileRepo:
         self.include("gitconfig", ".git/config", after="basic ")
         self.include("gitlink", "templates-link.j2", after="basic ")
         self.link("templates-link.j2", ".git/config")
+        self.link("campaigns/git.yaml", "../.git/config")
+        self.write(
+            ".drafts/secret.yaml", f"name: drafts\ntext: {OUTSIDE_SECRET}\nrecipients: {ONE}\n"
+        )
+        self.link("campaigns/drafts.yaml", "../.drafts/secret.yaml")
 
     def trap_dot_git_as_contacts(self) -> None:
         """`file: .git/config` printed its lines as "not a valid phone number"."""

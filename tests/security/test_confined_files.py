@@ -47,6 +47,8 @@ def test_dot_git_is_never_a_template_or_a_contact_file(repo: HostileRepo) -> Non
     never = "is in '.git', which runner never reads; keep it out of dot-folders"
     assert_refused(
         result,
+        f"campaigns/git.yaml: file {never}",
+        f"campaigns/drafts.yaml: file {never.replace('.git', '.drafts')}",
         f"campaigns/gitconfig.yaml:2: text: template '.git/config' {never}",
         f"campaigns/gitlink.yaml:2: text: template 'templates-link.j2' {never}",
         f"campaigns/gitcsv.yaml:4: recipients.file: '.git/config' {never}",
