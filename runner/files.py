@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 KIB, MIB, GIB = 1024, 1024 * 1024, 1024 * 1024 * 1024
@@ -94,22 +93,21 @@ def _open_under(root: Path, parts: tuple[str, ...]) -> int:
     folder = os.open(os.path.realpath(root), _FOLDER)
     try:
         for part in parts[:-1]:
-            inner = _no_link(lambda: os.open(part, _FOLDER, dir_fd=folder))  # noqa: B023
+            inner = _open_at(part, _FOLDER, folder)
             os.close(folder)
             folder = inner
-        return _no_link(lambda: os.open(parts[-1], _READ, dir_fd=folder))
+        return _open_at(parts[-1], _READ, folder)
     finally:
         os.close(folder)
 
 
-def _no_link(opening: Callable[[], int]) -> int:
+def _open_at(name: str, flags: int, folder: int) -> int:
     try:
-        fd = opening()
+        return os.open(name, flags, dir_fd=folder)
     except OSError as e:
-        if e.errno in (errno.ELOOP, errno.ENOTDIR):  # a link appeared since it was resolved
+        if e.errno == errno.ELOOP:  # a link appeared since the path was resolved
             raise Refused("changed while it was read (a symbolic link); try again") from e
         raise
-    return fd
 
 
 def read_file(path: Path, limit: int, root: Path | None = None, *, hidden_ok: bool = True) -> bytes:
