@@ -87,6 +87,7 @@ class HostileRepo:
             ".drafts/secret.yaml", f"name: drafts\ntext: {OUTSIDE_SECRET}\nrecipients: {ONE}\n"
         )
         self.link("campaigns/drafts.yaml", "../.drafts/secret.yaml")
+        self.write("campaigns/.hidden/secret.yaml", (self.root / ".drafts/secret.yaml").read_text())
 
     def trap_dot_git_as_contacts(self) -> None:
         """`file: .git/config` printed its lines as "not a valid phone number"."""
