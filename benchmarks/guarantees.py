@@ -35,7 +35,7 @@ ROWS = [
     ("sandbox payloads refused", "sandbox escape payloads refused"),
     ("hostile files refused", "hostile-file checks (traversal, symlinks, formulas, NUL, bombs)"),
     ("secret-scan runs", "commands scanned for the API key"),
-    ("hostile-repo runs scanned", "hostile-PR runs scanned for secrets (4 layouts x 6 commands)"),
+    ("hostile-repo runs scanned", "hostile-PR runs scanned for secrets (5 layouts x 6 commands)"),
     ("endless reads refused", "reads that would never end, refused at once"),
     ("planted write links refused", "planted write links refused"),
 ]

@@ -82,16 +82,22 @@ class HostileRepo:
         self.include("gitconfig", ".git/config", after="basic ")
         self.include("gitlink", "templates-link.j2", after="basic ")
         self.link("templates-link.j2", ".git/config")
-        self.link("campaigns/git.yaml", "../.git/config")
+
+    def trap_dot_folders_as_campaigns(self) -> None:
+        """A campaign file linked into a dot-folder, or kept in one under campaigns/."""
         self.write(
             ".drafts/secret.yaml", f"name: drafts\ntext: {OUTSIDE_SECRET}\nrecipients: {ONE}\n"
         )
         self.link("campaigns/drafts.yaml", "../.drafts/secret.yaml")
-        self.write("campaigns/.hidden/secret.yaml", (self.root / ".drafts/secret.yaml").read_text())
+        self.write(
+            "campaigns/.hidden/secret.yaml",
+            (self.root / ".drafts/secret.yaml").read_text().replace("drafts", "hidden"),
+        )
 
     def trap_dot_git_as_contacts(self) -> None:
-        """`file: .git/config` printed its lines as "not a valid phone number"."""
+        """`.git/config` as a contact list, or as a campaign file."""
         self.link("contacts/git.csv", "../.git/config")
+        self.link("campaigns/git.yaml", "../.git/config")
         files = (".git/config", "contacts/../.git/config", "contacts/git.csv")
         self.contacts("gitcsv", *files)
 

@@ -41,6 +41,7 @@ def test_a_default_templates_folder_linked_to_root_reads_nothing(repo: HostileRe
 def test_dot_git_is_never_a_template_or_a_contact_file(repo: HostileRepo) -> None:
     repo.trap_dot_git_through_templates()
     repo.trap_dot_git_as_contacts()
+    repo.trap_dot_folders_as_campaigns()
     before = repo.snapshot()
     result = repo.run("plan")
     assert_nothing_leaked(repo, before, result)

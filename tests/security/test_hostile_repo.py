@@ -16,6 +16,7 @@ from hostile_repo import HostileRepo, assert_nothing_leaked
 LAYOUTS: dict[str, Callable[[HostileRepo], None]] = {
     "folders": lambda r: r.trap_default_templates_to_root(),
     "dot-git": lambda r: r.trap_dot_git_through_templates(),
+    "dot-campaigns": lambda r: r.trap_dot_folders_as_campaigns(),
     "links": lambda r: (
         r.trap_links_out(),
         r.trap_endless_reads(),
