@@ -139,6 +139,9 @@ class OctopushClient:
         self._sleep = sleep
         self._jitter = random.Random()
         self._headers = _headers(login, key)
+        # by value: a server (or a proxy) that echoes them must not put them in a message,
+        # a ticket, the state or a log; short values would blank out ordinary words
+        self._secrets = tuple(s.encode() for s in sorted({login, key}, key=len) if len(s) >= 4)
         self._pool = _new_pool(self.base_url)
 
     def __repr__(self) -> str:
@@ -213,13 +216,26 @@ class OctopushClient:
                 raise OctopushError(f"cannot send to {url}: {cause}; check the API URL") from error
             log.debug("%s %s attempt %d failed: %s", method, url, attempt, type(cause).__name__)
             return None, f"{type(cause).__name__}: {cause}"
-        response = _Answer(raw.status, raw.headers, raw.data)
+        response = self._scrubbed(raw)
         if debug:
             log.debug(
                 "%s %s -> %d attempt %d headers=%s",
                 *(method, url, response.status, attempt, dict(response.headers)),
             )
         return response, f"HTTP {response.status}"
+
+    def _scrubbed(self, raw: urllib3.BaseHTTPResponse) -> _Answer:
+        """The answer with the login and key replaced by *** wherever it echoes them: every
+        string runner derives from it (message, ticket, Location, log line) is then clean."""
+        body, headers = raw.data, raw.headers
+        values = [value for _, value in headers.items()]
+        if any(s in body or any(s.decode() in v for v in values) for s in self._secrets):
+            for secret in reversed(self._secrets):  # the longer first: one may hold the other
+                body = body.replace(secret, b"***")
+            headers = urllib3.HTTPHeaderDict()
+            for name, value in raw.headers.items():
+                headers.add(name, _scrub_text(value, self._secrets))
+        return _Answer(raw.status, headers, body)
 
     def _delay(self, attempt: int, response: _Answer | None) -> float:
         """Retry-After when the server gives one, else exponential backoff with full jitter."""
@@ -298,6 +314,12 @@ def _ca_options(base_url: str) -> dict[str, str]:
         )
     where = "ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"
     return {"cert_reqs": "CERT_REQUIRED", where: bundle}
+
+
+def _scrub_text(text: str, secrets: tuple[bytes, ...]) -> str:
+    for secret in reversed(secrets):
+        text = text.replace(secret.decode(), "***")
+    return text
 
 
 def redacted(headers: Mapping[str, Any]) -> dict[str, Any]:

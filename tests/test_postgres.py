@@ -87,7 +87,9 @@ def test_without_psycopg_one_line_says_how_to_install(project: ProjectDir) -> No
     [
         ("postgresql://u:s3cret@db:5432/x", "postgresql://u:***@db:5432/x"),
         ("postgres://u:p%40ss@db/x?sslmode=require", "postgres://u:***@db/x?sslmode=require"),
-        ("postgresql://db/x?user=u&password=s3cret", "postgresql://db/x?user=u&password=***"),
+        ("postgresql://db/x?user=u&password=s3cret", "postgresql://u:***@db/x"),
+        ("postgresql://u:p#a?ss@db/x", "postgresql://u:***@db/x"),  # libpq's reading
+        ("host=db dbname=x password=s3cret", "postgresql://:***@db/x"),
         ("postgresql://u@db/x", "postgresql://u@db/x"),
     ],
 )

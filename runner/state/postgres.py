@@ -15,9 +15,10 @@ import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from runner.errors import LockError, StateError
@@ -31,22 +32,44 @@ HIDDEN = "***"
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password (user:password@ or ?password=) replaced by ***."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        netloc = f"{userinfo.partition(':')[0]}:{HIDDEN}@{hostinfo}"
-    query = [(k, HIDDEN if k == "password" else v) for k, v in parse_qsl(parts.query, True)]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="*")))
+    """The location rebuilt from libpq's own reading of it, without the password.
+
+    urlsplit disagrees with libpq: libpq takes `p#a?ss` in `user:p#a?ss@host` as the password,
+    urlsplit as a fragment, which it would print. The URL itself is never printed.
+    """
+    try:
+        fields = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "postgresql://(an unreadable URL; not shown)"
+    scheme = url.partition("://")[0] if "://" in url else "postgresql"
+    password = f":{HIDDEN}" if fields.get("password") else ""
+    user = f"{fields.get('user') or ''}{password}@" if fields.get("user") or password else ""
+    host = str(fields.get("host") or "")
+    port = f":{fields['port']}" if fields.get("port") else ""
+    shown = f"{scheme}://{user}{host}{port}/{fields.get('dbname') or ''}"
+    options = sorted(k for k in fields if k not in _SHOWN_FIELDS and k not in _SECRET_FIELDS)
+    query = "&".join(f"{k}={fields[k]}" for k in options)
+    return shown + (f"?{query}" if query else "")
+
+
+_SHOWN_FIELDS = frozenset({"user", "host", "port", "dbname"})
+_SECRET_FIELDS = frozenset({"password", "sslpassword", "passfile", "sslkey"})
 
 
 def url_secrets(url: str) -> list[str]:
-    parts = urlsplit(url)
-    found = [v for k, v in parse_qsl(parts.query, True) if k == "password" and v]
-    if parts.password:
-        found.append(parts.password)
-    return [form for secret in found for form in {secret, unquote(secret)}]
+    """The password as libpq reads it, and as a person might have meant it (urlsplit's
+    reading, percent-encoded or not), to scrub from any error text."""
+    found: list[str] = []
+    with contextlib.suppress(psycopg.Error):
+        fields = conninfo_to_dict(url)
+        found += [str(fields[k]) for k in ("password", "sslpassword") if fields.get(k)]
+    with contextlib.suppress(ValueError):
+        parts = urlsplit(url)
+        found += [v for k, v in parse_qsl(parts.query, True) if k == "password" and v]
+        found += [parts.password] if parts.password else []
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    found += [userinfo.partition(":")[2]] if ":" in userinfo else []
+    return sorted({f for s in found if s for f in (s, unquote(s))}, key=len, reverse=True)
 
 
 class PostgresState:
