@@ -28,6 +28,7 @@ from runner.project import Project
 from runner.state import Backend
 from runner.state.local import LocalState
 from runner.state.model import Intent, Outcome, State, body_for_state
+from runner.target import Target
 
 
 @dataclass(frozen=True)
@@ -226,12 +227,11 @@ def credentials(request: ApplyRequest) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def api_target(
-    request: ApplyRequest, project: Project, state_option: str | None
+    request: ApplyRequest, project: Project, state_option: str | None, target: Target
 ) -> Iterator[tuple[str, Backend]]:
     """The API base URL and the state to use; the emulator gets its own throwaway state."""
     if not request.emulator:
-        url = request.api_url or os.environ.get("OCTOPUSH_API_URL") or project.config.api_url
-        yield url, backend_for(project, state_option)
+        yield target.api_url, backend_for(project, state_option)
         return
     with (
         tempfile.TemporaryDirectory(prefix="runner-emulator-") as folder,
@@ -242,14 +242,25 @@ def api_target(
 
 def batches_to_send(
     request: ApplyRequest, project: Project, state: State
-) -> tuple[Plan | None, list[Batch]]:
+) -> tuple[Plan | None, list[Batch], Shown]:
+    """The plan to act on (None for a saved plan), its batches, and what to show."""
     if request.plan_file is None:
         plan = planned(project, state, request.simulate)
-        return plan, list(plan.batches)
+        return plan, list(plan.batches), Shown(plan)
     with paused_gc():  # a million numbers in JSON: the collector would walk them at each send
         data = planfile.load_plan(request.plan_file)
         planfile.check_fresh(data, state, request.plan_file)
-        return None, planfile.saved_batches(data)
+        batches = planfile.saved_batches(data)
+        shown = Shown(planfile.saved_plan(data, batches), planfile.saved_target(data))
+        return None, batches, shown
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What apply shows before asking: the plan, and for a saved plan where it was made."""
+
+    plan: Plan
+    saved_target: Target | None = None
 
 
 def check_budget(batches: list[Batch], max_cost: float | None) -> None:
@@ -265,17 +276,21 @@ def run_apply(
     request: ApplyRequest,
     project: Project,
     state_option: str | None,
-    show: Callable[[Plan | None, list[Batch]], None],
+    show: Callable[[Shown, list[Batch]], None],
     confirm: Callable[[], bool],
     on_done: Callable[[BatchResult], None],
+    target: Target,
 ) -> ApplyResult | None:
     """Plan (or load a saved plan), ask, then send; the lock is held from plan to last record."""
     login, key = credentials(request)
-    with api_target(request, project, state_option) as (url, backend), backend.locked("apply"):
+    with (
+        api_target(request, project, state_option, target) as (url, backend),
+        backend.locked("apply"),
+    ):
         state = backend.commit()  # fold what a killed apply left, even if nothing is sent now
-        plan, batches = batches_to_send(request, project, state)
+        plan, batches, shown = batches_to_send(request, project, state)
         blocked = tuple(c.campaign for c in plan.changes if c.blocked) if plan else ()
-        show(plan, batches)
+        show(shown, batches)
         if not batches:
             return ApplyResult((), blocked)
         check_budget(batches, request.max_cost)

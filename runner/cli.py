@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import logging
+import shlex
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,11 +16,12 @@ from typing import Any
 import click
 
 from runner import __version__, operations, planfile, report, report_plan, schemas
-from runner.counts import plural
 from runner.errors import InputError, RunnerError, StateError
+from runner.escape import json_text, terminal
 from runner.project import Project, load_config, load_project, parse_variables
 from runner.state import Backend, State, open_state, state_location
 from runner.style import Style, colour_wanted
+from runner.target import EMULATOR, Target, target_for
 from runner.validate import Config
 
 
@@ -77,6 +79,12 @@ class Settings:
             raise InputError(problems)
         location = state_location(self.state, config.state)
         return config, open_state(location, config.root, config.project)
+
+    def target(self, config: Config, api_url: str | None = None, emulator: bool = False) -> Target:
+        """Where calls would go and which state is read: shown in every plan's header."""
+        if emulator:
+            return Target(api_url=EMULATOR, state=EMULATOR, project=None)
+        return target_for(config, state_location(self.state, config.state), api_url)
 
 
 def _merge(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -224,7 +232,7 @@ def render(
     click.echo(report.render_text(chosen, show_recipients))
 
 
-PLAN_FORMATS = {
+PLAN_FORMATS: dict[str, Callable[..., str]] = {
     "text": report_plan.plan_text,
     "json": report_plan.plan_json,
     "markdown": report_plan.plan_markdown,
@@ -252,13 +260,20 @@ def plan(
     var_files: tuple[str, ...],
 ) -> None:
     """Show what apply would send. Reads the state; never writes it."""
-    result = operations.planned(*settings.project_and_state(variables, var_files))
+    project, state = settings.project_and_state(variables, var_files)
+    target = settings.target(project.config)
+    result = operations.planned(project, state)
     if out:
-        planfile.save_plan(result, settings.path(out), settings.root)
+        planfile.save_plan(result, settings.path(out), settings.root, target)
     if fmt == "text":
-        click.echo(report_plan.plan_text(result, show_recipients, settings.style))
+        click.echo(report_plan.plan_text(result, show_recipients, settings.style, target))
     else:
-        click.echo(PLAN_FORMATS[fmt](result, show_recipients))
+        click.echo(PLAN_FORMATS[fmt](result, show_recipients, target))
+    if out:  # on stderr: `plan --format json --out FILE > x.json` stays one JSON document
+        where = [] if settings.root == Path() else ["-C", str(settings.root)]
+        again = shlex.join(["runner", *where, "apply", out])
+        saved = f"Saved the plan to {settings.path(out)}; apply it with: {again}"
+        click.echo(terminal(saved), err=True)
     if detailed_exitcode and result.has_changes:
         raise SystemExit(2)
 
@@ -313,15 +328,14 @@ def apply(
             "without asking; nothing was sent"
         )
     project = settings.project(variables, var_files)
+    target = settings.target(project.config, api_url, emulator)
     progress = Progress(enabled=sys.stderr.isatty() and fmt == "text")
 
-    def show(plan: Any, batches: list[Any]) -> None:
+    def show(shown: Any, batches: list[Any]) -> None:
         if fmt == "text" and settings.verbose >= 0:
-            click.echo(
-                report_plan.plan_text(plan, style=settings.style)
-                if plan
-                else f"Saved plan: {plural(len(batches), 'batch')} to send."
-            )
+            for line in report_plan.target_change_text(shown.saved_target, target):
+                click.echo(line)
+            click.echo(report_plan.plan_text(shown.plan, style=settings.style, target=target))
         progress.total = len(batches)
 
     def confirm() -> bool:
@@ -330,12 +344,14 @@ def apply(
         )
         return bool(answer == "yes")
 
-    result = applying.run_apply(request, project, settings.state, show, confirm, progress.step)
+    result = applying.run_apply(
+        request, project, settings.state, show, confirm, progress.step, target
+    )
     progress.close()
     if result is None:
         return
     click.echo(
-        json.dumps(report.apply_summary(result), indent=2)
+        json_text(json.dumps(report.apply_summary(result), indent=2))
         if fmt == "json"
         else report.apply_text(result, settings.style)
     )
@@ -504,7 +520,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(report.problems_text(e.problems, settings.error_style), err=True)
         sys.exit(1)
     except RunnerError as e:
-        click.echo(settings.error_style.error(f"runner: {e}"), err=True)
+        click.echo(settings.error_style.error(f"runner: {terminal(str(e))}"), err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("runner: aborted", err=True)

@@ -9,15 +9,18 @@ from typing import Any
 
 from runner import files, schemas
 from runner.errors import PlanError
-from runner.plan import SIMULATED_PREFIX, Batch, Plan, derive_request_id
+from runner.plan import SIMULATED_PREFIX, Batch, Change, Pending, Plan, derive_request_id
 from runner.render import fingerprint_message
 from runner.state.model import State
+from runner.target import Target, target_of
 
 PLAN_FORMAT = 1
 KIND = "runner-plan"
 
 
-def save_plan(plan: Plan, path: Path, root: Path | None = None) -> None:
+def save_plan(
+    plan: Plan, path: Path, root: Path | None = None, target: Target | None = None
+) -> None:
     data = {
         "kind": KIND,
         "format_version": PLAN_FORMAT,
@@ -33,6 +36,10 @@ def save_plan(plan: Plan, path: Path, root: Path | None = None) -> None:
             }
             for b in plan.batches
         ],
+        # what `apply FILE` shows before asking, as `plan` showed it
+        "target": (target or Target()).as_dict(),
+        "changes": [_change_record(c) for c in plan.changes],
+        "removed_campaigns": [list(r) for r in plan.removed_campaigns],
     }
     text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     _write(path, text.encode(), root)
@@ -145,3 +152,65 @@ def _check_batch(batch: Batch) -> None:
             f"batch {batch.request_id} of the saved plan is not a valid API body: "
             f"{errors[0].message}; plan again"
         )
+
+
+def _change_record(change: Change) -> dict[str, Any]:
+    """A change without its batches (saved once, above): enough to show the plan again."""
+    return {
+        "campaign": change.campaign,
+        "path": change.path,
+        "line": change.line,
+        "new_campaign": change.new_campaign,
+        "changed": change.changed,
+        "added": change.added,
+        "removed": change.removed,
+        "diffs": [[dict(old), dict(new)] for old, new in change.diffs],
+        "pending": [
+            [p.request_id, p.contacts, round(p.age_seconds), p.blocked] for p in change.pending
+        ],
+    }
+
+
+def saved_target(data: dict[str, Any]) -> Target | None:
+    """The endpoint, state and project the plan was made with (None in older files)."""
+    return target_of(data.get("target"))
+
+
+def saved_plan(data: dict[str, Any], batches: list[Batch]) -> Plan:
+    """The plan as `plan` showed it, rebuilt from a saved plan (only batches, if that is all
+    an older file holds): campaigns, texts, diffs, pending sends, cost."""
+    by_campaign: dict[str, list[Batch]] = {}
+    for batch in batches:
+        by_campaign.setdefault(batch.campaign, []).append(batch)
+    try:
+        changes = [_change_of(item, by_campaign) for item in data.get("changes") or []]
+        removed = tuple((str(n), int(d)) for n, d in data.get("removed_campaigns") or [])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise PlanError(f"the saved plan's campaigns are malformed ({e!r}); plan again") from e
+    shown = {c.campaign for c in changes}
+    changes += [  # batches no change describes: an older file, or an edited one
+        Change(name, "(saved plan)", 0, False, tuple(found))
+        for name, found in by_campaign.items()
+        if name not in shown
+    ]
+    lineage, serial = str(data.get("lineage") or ""), int(data.get("serial") or 0)
+    return Plan(lineage, serial, tuple(changes), removed)
+
+
+def _change_of(item: dict[str, Any], by_campaign: dict[str, list[Batch]]) -> Change:
+    name = str(item["campaign"])
+    return Change(
+        name,
+        str(item["path"]),
+        int(item["line"]),
+        bool(item["new_campaign"]),
+        tuple(by_campaign.get(name, ())),
+        int(item["changed"]),
+        int(item["added"]),
+        int(item["removed"]),
+        tuple((dict(old), dict(new)) for old, new in item["diffs"]),
+        tuple(
+            Pending(str(r), int(n), float(age), None if why is None else str(why))
+            for r, n, age, why in item["pending"]
+        ),
+    )

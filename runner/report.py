@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.counts import plural
 from runner.errors import Problem, RunnerError
+from runner.escape import terminal, terminal_lines
 from runner.project import Project
 from runner.recipients import mask_number
 from runner.render import Campaign
@@ -29,7 +30,7 @@ def batches_for(count: int) -> int:
 
 
 def problems_text(problems: Iterable[Problem], style: Style = PLAIN) -> str:
-    lines = [style.error(str(p)) for p in problems]
+    lines = [style.error(terminal(str(p))) for p in problems]  # a key may hold ESC or a newline
     return "\n".join([*lines, style.strong(f"{plural(len(lines), 'problem')}; nothing was sent.")])
 
 
@@ -99,11 +100,12 @@ def numbers_text(numbers: Iterable[str], show: bool) -> str:
 
 
 def indent(text: str, prefix: str = "    | ") -> str:
-    return "\n".join(prefix + line for line in text.splitlines() or [""])
+    """An untrusted text as lines, control characters escaped (line breaks kept)."""
+    return "\n".join(prefix + line for line in terminal_lines(text).split("\n"))
 
 
 def campaign_text(campaign: Campaign, show_recipients: bool) -> str:
-    lines = [f"{campaign.name}  ({campaign.path}:{campaign.line})"]
+    lines = [f"{campaign.name}  ({terminal(campaign.path)}:{campaign.line})"]
     dropped = (
         f" ({plural(campaign.duplicates, 'duplicate')} dropped)" if campaign.duplicates else ""
     )
@@ -113,7 +115,7 @@ def campaign_text(campaign: Campaign, show_recipients: bool) -> str:
         f"{plural(sum(batches_for(len(m.numbers)) for m in campaign.messages), 'batch')}"
     )
     for i, message in enumerate(campaign.messages, 1):
-        settings = ", ".join(f"{k}={v}" for k, v in message.body.items() if k != "text")
+        settings = terminal(", ".join(f"{k}={v}" for k, v in message.body.items() if k != "text"))
         lines.append(
             f"  message {i} of {len(campaign.messages)} "
             f"[{message.fingerprint[:12]}]: {plural(len(message.numbers), 'recipient')}, "
@@ -131,12 +133,12 @@ def render_text(campaigns: Iterable[Campaign], show_recipients: bool) -> str:
 def state_list(state: State) -> str:
     if not state.campaigns:
         return "The state is empty: nothing has been delivered yet."
-    lines = [f"state lineage {state.lineage}, serial {state.serial}"]
+    lines = [terminal(f"state lineage {state.lineage}, serial {state.serial}")]
     for name, campaign in sorted(state.campaigns.items()):
         heard = set().union(*(m.delivered for m in campaign.messages.values()))
         pending = f", {len(campaign.pending)} pending" if campaign.pending else ""
         lines.append(
-            f"{name}: {plural(len(heard), 'recipient')} reached, "
+            f"{terminal(name)}: {plural(len(heard), 'recipient')} reached, "
             f"{plural(len(campaign.messages), 'message')}, "
             f"{plural(len(campaign.sends), 'send')}{pending}"
         )
@@ -147,20 +149,22 @@ def state_show(state: State, name: str) -> str:
     campaign = state.campaigns.get(name)
     if campaign is None:
         raise RunnerError(f"the state has no campaign named {name}")
-    lines = [name]
+    lines = [terminal(name)]
     for fingerprint, message in campaign.messages.items():
         lines.append(f"  message {fingerprint[:12]}: {plural(len(message.delivered), 'recipient')}")
         lines.append(indent(str(message.body.get("text", ""))))
     for send in campaign.sends:
         lines.append(
-            f"  send {send['request_id']}: {send['outcome']}, "
-            f"{plural(send['contacts'], 'contact')}"
-            + (f", ticket {send['ticket']}" if send.get("ticket") else "")
-            + (f", code {send['code']}" if send.get("code") else "")
+            terminal(  # every field of a send comes from the state file
+                f"  send {send['request_id']}: {send['outcome']}, "
+                f"{plural(send['contacts'], 'contact')}"
+                + (f", ticket {send['ticket']}" if send.get("ticket") else "")
+                + (f", code {send['code']}" if send.get("code") else "")
+            )
         )
     for intent in campaign.pending.values():
         lines.append(
-            f"  pending {intent.request_id}: {plural(len(intent.recipients), 'contact')},"
+            f"  pending {terminal(intent.request_id)}: {plural(len(intent.recipients), 'contact')},"
             f" no outcome recorded"
         )
     return "\n".join(lines)
@@ -203,12 +207,8 @@ def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
     lines = [style.strong(head)]
     for failure in data["failures"]:
         code = f" (code {failure['code']})" if failure["code"] else ""
-        lines.append(
-            style.error(
-                f"failed: {failure['campaign']} {failure['request_id']}: "
-                f"{failure['status']}{code} {failure['message']}".rstrip()
-            )
-        )
+        failed = f"{failure['campaign']} {failure['request_id']}: {failure['status']}{code}"
+        lines.append(style.error(terminal(f"failed: {failed} {failure['message']}".rstrip())))
     if data["failures"]:
         lines.append(
             f"{plural(len(data['failures']), 'batch')} not delivered"

@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.counts import plural
+from runner.escape import html_code, json_text, md_code, md_fenced, terminal
 from runner.plan import Change, Plan
 from runner.report import FORMAT_VERSION, indent, numbers_text
 from runner.style import PLAIN, Style
+from runner.target import Target
 
 MARKDOWN_LIMIT = 60_000
 SECTION_LIMIT = MARKDOWN_LIMIT // 4  # one campaign past this shows a sample of its texts
@@ -43,12 +45,15 @@ def _diff_lines(old: Mapping[str, Any], new: Mapping[str, Any], style: Style) ->
         before, after = old.get(key), new.get(key)
         if before == after:
             continue
-        if key == "text":
-            lines += [style.removed(f"- {before}"), style.added(f"+ {after}")]
+        if key == "text":  # every line marked: an old text comes from the state file
+            lines += [style.removed(f"- {line}") for line in indent(str(before), "").split("\n")]
+            lines += [style.added(f"+ {line}") for line in indent(str(after), "").split("\n")]
         else:
             lines.append(
-                f"  {key}: {before if before is not None else '(unset)'} -> "
-                f"{after if after is not None else '(unset)'}"
+                terminal(
+                    f"  {key}: {before if before is not None else '(unset)'} -> "
+                    f"{after if after is not None else '(unset)'}"
+                )
             )
     return lines
 
@@ -58,11 +63,9 @@ def _change_text(
 ) -> list[str]:
     """The campaign's lines; with `sample`, only that many of its texts and diffs."""
     sign = "!" if change.blocked or change.pending else "+" if change.new_campaign else "~"
+    where = f"({terminal(change.path)}:{change.line})"
     lines = [
-        style.sign(
-            f"{sign} {change.campaign}  {', '.join(categories(change))}  "
-            f"({change.path}:{change.line})"
-        )
+        style.sign(f"{sign} {terminal(change.campaign)}  {', '.join(categories(change))}  {where}")
     ]
     for pending in change.pending:
         hours = pending.age_seconds / 3600
@@ -72,7 +75,7 @@ def _change_text(
             "refuses it if the first one arrived)"
         )
         lines.append(
-            f"    pending {pending.request_id}, {plural(pending.contacts, 'contact')}, "
+            f"    pending {terminal(pending.request_id)}, {plural(pending.contacts, 'contact')}, "
             f"{hours:.1f} h old: {what}"
         )
     if change.batches:
@@ -123,15 +126,37 @@ def _message_lines(change: Change, show: bool, sample: int | None) -> list[str]:
     return lines
 
 
-def plan_text(plan: Plan, show_recipients: bool = False, style: Style = PLAIN) -> str:
-    lines: list[str] = []
+def target_text(target: Target | None) -> list[str]:
+    """What differs from the defaults, first, so a reviewer cannot miss where calls go."""
+    unusual = target.unusual() if target else []
+    return [f"{what.capitalize()}: {terminal(value)} (not the default)" for what, value in unusual]
+
+
+def target_change_text(saved: Target | None, now: Target) -> list[str]:
+    """A saved plan made with another endpoint, state or project than this apply uses."""
+    if saved is None or saved == now:
+        return []
+    return [
+        terminal(f"Note: the plan was saved with {what} {was}; this apply uses {current}.")
+        for (what, was), current in zip(
+            saved.labelled().items(), now.as_dict().values(), strict=True
+        )
+        if was != current
+    ]
+
+
+def plan_text(
+    plan: Plan, show_recipients: bool = False, style: Style = PLAIN, target: Target | None = None
+) -> str:
+    lines: list[str] = target_text(target)
+    lines += [""] if lines else []
     for change in plan.changes:
         lines += [*_change_text(change, show_recipients, style), ""]
     for name, delivered in plan.removed_campaigns:
         lines += [
             style.removed(
-                f"- {name}  campaign removed from the files: {plural(delivered, 'recipient')} "
-                "were called; nothing is sent"
+                f"- {terminal(name)}  campaign removed from the files: "
+                f"{plural(delivered, 'recipient')} were called; nothing is sent"
             ),
             "",
         ]
@@ -152,7 +177,9 @@ def plan_text(plan: Plan, show_recipients: bool = False, style: Style = PLAIN) -
     return "\n".join(lines)
 
 
-def plan_data(plan: Plan, show_recipients: bool = False) -> dict[str, Any]:
+def plan_data(
+    plan: Plan, show_recipients: bool = False, target: Target | None = None
+) -> dict[str, Any]:
     def batch(b: Any) -> dict[str, Any]:
         data = {
             "request_id": b.request_id,
@@ -170,6 +197,10 @@ def plan_data(plan: Plan, show_recipients: bool = False) -> dict[str, Any]:
         "lineage": plan.lineage or None,
         "serial": plan.serial,
         "has_changes": plan.has_changes,
+        "target": {
+            **(target or Target()).as_dict(),
+            "not_default": [what for what, _ in (target or Target()).unusual()],
+        },
         "summary": {
             "campaigns": len([c for c in plan.changes if c.batches]),
             "batches": len(plan.batches),
@@ -208,12 +239,21 @@ def plan_data(plan: Plan, show_recipients: bool = False) -> dict[str, Any]:
     }
 
 
-def plan_json(plan: Plan, show_recipients: bool = False) -> str:
-    return json.dumps(plan_data(plan, show_recipients), indent=2, ensure_ascii=False)
+def plan_json(plan: Plan, show_recipients: bool = False, target: Target | None = None) -> str:
+    data = plan_data(plan, show_recipients, target)
+    return json_text(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
-    head = ["### runner plan", ""]
+def target_markdown(target: Target | None) -> list[str]:
+    unusual = target.unusual() if target else []
+    lines = [f"- **{what}:** {md_code(value)} (not the default)" for what, value in unusual]
+    return [*lines, ""] if lines else []
+
+
+def plan_markdown(plan: Plan, show_recipients: bool = False, target: Target | None = None) -> str:
+    """A PR comment: every string from the files or the state is inside code, which content
+    cannot close, so nothing it holds becomes a heading, HTML, a link, an image or a mention."""
+    head = ["### runner plan", "", *target_markdown(target)]
     if not plan.has_changes:
         head.append("No changes: nothing would be sent.")
         if not plan.changes and not plan.removed_campaigns:
@@ -229,12 +269,12 @@ def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
         "|---|---|--:|--:|--:|",
     ]
     rows = [
-        f"| `{c.campaign}` | {', '.join(categories(c))} | {c.recipients:,} | "
+        f"| {md_code(c.campaign, cell=True)} | {', '.join(categories(c))} | {c.recipients:,} | "
         f"{len(c.batches):,} | {_money(c.cost)} |"
         for c in plan.changes
     ]
     rows += [
-        f"| `{n}` | campaign removed (nothing sent) | 0 | 0 | {_money(0)} |"
+        f"| {md_code(n, cell=True)} | campaign removed (nothing sent) | 0 | 0 | {_money(0)} |"
         for n, _ in plan.removed_campaigns
     ]
     head += _table_rows(rows)
@@ -243,11 +283,10 @@ def plan_markdown(plan: Plan, show_recipients: bool = False) -> str:
 
 def _details(change: Change, show: bool, sample: int | None) -> str:
     """A campaign's collapsible section: in full, or a sample of its texts."""
-    details = "\n".join(_change_text(change, show, sample=sample))
+    details = md_fenced("\n".join(_change_text(change, show, sample=sample)), "diff")
     return (
-        f"<details><summary><code>{change.campaign}</code>: "
-        f"{', '.join(categories(change))}</summary>\n\n```diff\n{details}\n```\n"
-        "</details>"
+        f"<details><summary>{html_code(change.campaign)}: "
+        f"{', '.join(categories(change))}</summary>\n\n{details}\n</details>"
     )
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 
 from runner import files, schemas
+from runner.endpoint import endpoint_problem
 from runner.errors import Problem
 from runner.load import Document, line_of
 from runner.recipients import shown_value
@@ -247,6 +248,8 @@ def read_config(document: Document | None, root: Path) -> tuple[Config, list[Pro
     problems = schema_problems(document, "config")
     problems += _folders_outside(document, root) + _unknown_region(document)
     problems += _default_voice(document) if not problems else []
+    if not any(p.field == "api_url" for p in problems):  # one line per field
+        problems += _insecure_endpoint(document)
     problems.sort(key=lambda p: p.line or 0)
     if problems:
         return Config(root=root, path=document.path), problems
@@ -280,6 +283,16 @@ def _unknown_region(document: Document) -> list[Problem]:
     line = line_of(document, ["default_region"])
     message = f"{_quoted(region)} is not a known country; use an ISO 3166 code such as US"
     return [Problem(document.path, line, "default_region", message)]
+
+
+def _insecure_endpoint(document: Document) -> list[Problem]:
+    """A PR could send the key anywhere once merged: https only, plain http on loopback."""
+    url = document.data.get("api_url")
+    problem = endpoint_problem(url) if isinstance(url, str) else None
+    if problem is None:
+        return []
+    line = line_of(document, ["api_url"])
+    return [Problem(document.path, line, "api_url", f"{_quoted(url)} {problem}")]
 
 
 _REQUIRED_AFTER_DEFAULTS = ("purpose", "voice_gender", "voice_language")

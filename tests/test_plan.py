@@ -295,6 +295,7 @@ def test_json_is_stable_whatever_the_file_order(project: ProjectDir) -> None:
         "lineage",
         "serial",
         "has_changes",
+        "target",
         "summary",
         "campaigns",
         "removed_campaigns",
@@ -365,7 +366,8 @@ def test_saved_plan_applies_exactly_its_payloads(
     write_campaign(project, "notice", "The files changed since.", us_numbers(600))
     result = apply(project, emulator.url, str(saved))
     assert result.code == 0, result
-    assert "Saved plan: 3 batches to send." in result.out
+    assert "Plan: 2 campaigns, 602 calls in 3 batches" in result.out  # the saved plan, shown
+    assert "| Hello." in result.out and "changed since" not in result.out
     sends = sorted(emulator.sends(), key=lambda s: s["request_id"])
     assert [
         (s["request_id"], s["text"], s["recipients"], s["purpose"], s["voice_language"])

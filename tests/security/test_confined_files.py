@@ -196,6 +196,7 @@ def test_a_nul_byte_in_a_file_name_is_one_line(repo: HostileRepo) -> None:
     assert sorted(lines) == [
         "campaigns/nul.yaml:4: recipients.file: 'contacts/a\\0b.csv' contains a NUL byte; "
         "fix the name",
-        "campaigns/nultemplate.yaml:2: template: template 'a\x00b.j2' contains a NUL byte; "
+        # the NUL shown escaped, as every control character on a terminal
+        "campaigns/nultemplate.yaml:2: template: template 'a\\x00b.j2' contains a NUL byte; "
         "fix the name",
     ]
