@@ -21,7 +21,7 @@ from runner.escape import json_text, terminal
 from runner.project import Project, load_config, load_project, parse_variables
 from runner.state import Backend, State, open_state, state_location
 from runner.style import Style, colour_wanted
-from runner.target import EMULATOR, Target, target_for
+from runner.target import EMULATOR_TARGET, Target, target_for
 from runner.validate import Config
 
 
@@ -83,7 +83,7 @@ class Settings:
     def target(self, config: Config, api_url: str | None = None, emulator: bool = False) -> Target:
         """Where calls would go and which state is read: shown in every plan's header."""
         if emulator:
-            return Target(api_url=EMULATOR, state=EMULATOR, project=None)
+            return Target(*EMULATOR_TARGET)
         return target_for(config, state_location(self.state, config.state), api_url)
 
 

@@ -16,7 +16,7 @@ from runner.errors import UsageError
 from runner.state import DEFAULT_STATE, is_postgres
 from runner.validate import DEFAULT_API_URL, Config
 
-EMULATOR = "the bundled emulator (throwaway state)"
+EMULATOR_TARGET = ("the bundled emulator, on loopback", "a throwaway state")
 
 
 @dataclass(frozen=True)
