@@ -90,6 +90,9 @@ def _change_text(
             f"{plural(len(change.batches), 'batch')}, "
             f"estimated {_money(change.cost)}" + (f" ({'; '.join(detail)})" if detail else "")
         )
+    times = sorted({str(b.body["send_at"]) for b in change.batches if "send_at" in b.body})
+    if times:  # booked for later; without send_at the calls go out as apply sends them
+        lines.append(terminal(f"    calls go out at {', '.join(times)}"))
     diffs = change.diffs if sample is None else change.diffs[:sample]
     for old, new in diffs:
         lines += ["    " + line for line in _diff_lines(old, new, style)]

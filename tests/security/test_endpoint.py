@@ -112,16 +112,21 @@ def test_apply_planfile_shows_the_whole_plan_before_asking(
 ) -> None:
     project.write("runner.yaml", BASIC_CONFIG + f"api_url: {emulator.url}\n")
     write_campaign(project, "notice", "Power is off on Saturday.", ["+12025550143", "+12025550187"])
+    later = 'name: later\ntext: "Drill."\nsend_at: "2031-01-06T09:00:00+01:00"\n'
+    project.write("campaigns/later.yaml", later + 'recipients: ["+12025550143"]\n')
     saved = str(project.root / "plan.json")
     planned = project.run("plan", "--out", saved)
     assert planned.code == 0, planned
     refused = apply_on_a_terminal(project, saved, answer="no")
     assert refused.returncode == 1
     assert refused.stdout == planned.out, refused  # the same plan, endpoint first
+    assert refused.stdout.startswith(f"Endpoint: {emulator.url} (not the default)\n")
+    for shown in ("Power is off on Saturday.", "calls go out at 2031-01-06T09:00:00+01:00"):
+        assert shown in refused.stdout
     assert refused.stderr.startswith("Send these calls?"), refused
     assert "apply cancelled; nothing was sent" in refused.stderr
     assert emulator.sends() == []
     applied = apply_on_a_terminal(project, saved, answer="yes")
     assert applied.returncode == 0, applied
     assert applied.stdout.startswith(planned.out), applied
-    assert len(emulator.sends()) == 1
+    assert len(emulator.sends()) == 2
