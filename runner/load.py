@@ -18,6 +18,7 @@ from runner.errors import Problem
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_EXPANDED_NODES = 200_000
 MAX_DEPTH = 64  # libyaml's composer recurses in C: ~30,000 nested '[' crash the interpreter
+MAX_DIGITS = 1000  # Python refuses to read an int of more than 4,300 digits, with a ValueError
 
 _Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -84,8 +85,23 @@ def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Iterator[LineLis
     data.extend(loader.construct_object(child, deep=False) for child in node.value)
 
 
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    if len(str(node.value)) > MAX_DIGITS:
+        raise _Refused(
+            node.start_mark,
+            f"a number of {len(str(node.value)):,} digits, more than {MAX_DIGITS:,}; "
+            "quote it to keep it as text",
+        )
+    number: int = loader.construct_yaml_int(node)
+    return number
+
+
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+# A YAML set is a mapping whose values are null: read it as one, in the order written, since
+# a Python set iterates in an order that changes with each process (a text that changes).
+_Loader.add_constructor("tag:yaml.org,2002:set", _construct_map)
 
 
 @dataclass(frozen=True)

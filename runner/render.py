@@ -13,7 +13,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import (
     Template,
@@ -37,10 +37,12 @@ from runner.recipients import (
     mask_number,
 )
 from runner.sandbox import BoundedSandbox, ConfinedLoader, OutsideTemplates, budget
+from runner.template_cost import TooComplex
 from runner.validate import CampaignSpec, Config
 
 MAX_TEXT = 1224
 MAX_CAMPAIGN_SECONDS = 10.0  # all the renders of one campaign together, however many recipients
+MAX_RUN_SECONDS = 60.0  # every compile and render of a run together, both processes included
 SAMPLE_NUMBER = "+12025550143"
 MESSAGE_FIELDS = (
     "sender",
@@ -104,7 +106,10 @@ class Renderer:
         config: Config,
         variables: Mapping[str, Any],
         known: Sequence[AbstractSet[str]] = (),
+        deadline: float | None = None,
     ) -> None:
+        """`deadline`: the monotonic time by which every template of the run is rendered."""
+        self.deadline = time.monotonic() + MAX_RUN_SECONDS if deadline is None else deadline
         templates = config.root / config.templates
         loader = ConfinedLoader(config.root, config.templates) if templates.is_dir() else None
         self.env = BoundedSandbox(loader)
@@ -166,8 +171,15 @@ class Renderer:
         else:
             key, field = spec.fields["text"], "text"
         if key not in self._compiled:
+            if self.out_of_time():
+                raise _Failed(
+                    field, f"not rendered: {_run_late()}; make the slow templates cheaper"
+                )
             self._compiled[key] = self._compile(key, field)
         return self._compiled[key]
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline
 
     def _compile(self, key: str, field: str) -> tuple[Template | None, bool]:
         try:
@@ -184,6 +196,10 @@ class Renderer:
             return self.env.from_string(tree), _uses_recipient(tree)
         except (TemplateError, UnicodeDecodeError, SecurityError) as e:
             raise _Failed(field, _template_problem(e, self.config.templates)) from e
+        except (RecursionError, SyntaxError, MemoryError) as e:  # past what template_cost counts
+            raise _Failed(
+                field, f"template is too complex to compile ({_sentence(e)}); simplify it"
+            ) from e
 
     def _render_texts(
         self,
@@ -195,7 +211,7 @@ class Renderer:
     ) -> Mapping[str, Sequence[Contact]]:
         if template is None:
             return {spec.fields["text"].strip(): contacts}
-        deadline = time.monotonic() + MAX_CAMPAIGN_SECONDS
+        deadline = _Deadline.first(self.deadline)
         if not personal:
             return {_run(template, context, deadline, self.config.templates): contacts}
         groups: dict[str, list[Contact]] = {}
@@ -251,9 +267,27 @@ def _uses_recipient(tree: nodes.Template) -> bool:
     return False
 
 
-def _run(template: Template, context: Mapping[str, Any], deadline: float, folder: str) -> str:
+def _run_late() -> str:
+    return f"templates took more than {MAX_RUN_SECONDS:g} s in this run, all campaigns together"
+
+
+class _Deadline(NamedTuple):
+    """The sooner of the campaign's own time limit and the run's, and what to say when due."""
+
+    at: float
+    late: str
+
+    @classmethod
+    def first(cls, run_deadline: float) -> _Deadline:
+        campaign = time.monotonic() + MAX_CAMPAIGN_SECONDS
+        if campaign < run_deadline:
+            return cls(campaign, "template takes too long to render for every recipient")
+        return cls(run_deadline, _run_late())
+
+
+def _run(template: Template, context: Mapping[str, Any], deadline: _Deadline, folder: str) -> str:
     try:
-        with budget(deadline):
+        with budget(*deadline):
             return template.render(context).strip()
     except (TemplateError, UnicodeDecodeError) as e:
         raise _Failed("text", _template_problem(e, folder)) from e
@@ -271,6 +305,9 @@ def _template_problem(error: Exception, folder: str) -> str:
         return f"template '{error.name}' {error.reason}"
     if isinstance(error, OutsideTemplates):
         return f"template '{error.name}' leads outside {folder}/; keep templates inside it"
+    if isinstance(error, TooComplex):
+        where = f" ({error.name}, line {error.lineno})" if error.name else ""
+        return f"refused{where}: {error.message}"
     if isinstance(error, TemplateNotFound):
         return f"template '{error.name}' not found in {folder}/; create it or fix the name"
     if isinstance(error, TemplateSyntaxError):
@@ -330,9 +367,17 @@ def render_all(
     `known`: digests delivered before, whose numbers need no second check.
     """
 
+    deadline = time.monotonic() + MAX_RUN_SECONDS  # one clock for both processes: monotonic
+
     def render(part: Sequence[CampaignSpec]) -> list[tuple[Campaign | None, list[Problem]]]:
-        renderer = Renderer(config, variables, known)
-        return [renderer.render(spec) for spec in part]
+        renderer = Renderer(config, variables, known, deadline)
+        results: list[tuple[Campaign | None, list[Problem]]] = []
+        for at, spec in enumerate(part):
+            if renderer.out_of_time():  # one line for the rest, not one per campaign
+                results.append((None, [_not_rendered(part[at:])]))
+                break
+            results.append(renderer.render(spec))
+        return results
 
     campaigns, problems = [], []
     for campaign, found in in_two(render, specs):
@@ -340,3 +385,14 @@ def render_all(
         if campaign is not None:
             campaigns.append(campaign)
     return campaigns, problems
+
+
+def _not_rendered(skipped: Sequence[CampaignSpec]) -> Problem:
+    first = skipped[0]
+    return Problem(
+        first.path,
+        first.line,
+        "",
+        f"{len(skipped)} campaign(s) from here on not rendered: {_run_late()}; "
+        "make the slow templates cheaper",
+    )

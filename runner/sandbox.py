@@ -20,13 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import BaseLoader, StrictUndefined, Template, TemplateNotFound, nodes
+from jinja2 import BaseLoader, StrictUndefined, Template, TemplateNotFound, Undefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.environment import Environment
 from jinja2.exceptions import SecurityError
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from runner import files
+from runner.template_cost import CostLimits, check_depth
 
 MAX_VALUE = 100_000  # characters or items in any intermediate value, counted through containers
 MAX_OUTPUT = 1_000_000  # characters written by one render, buffers of {% set %} blocks included
@@ -37,12 +39,17 @@ _BLOCKED_STR_METHODS = {
     "center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map", "translate",
     "maketrans", "encode",
 }  # fmt: skip
-_BLOCKED_FILTERS = {"center", "format", "indent", "wordwrap", "xmlattr", "urlize", "pprint"}
+_BLOCKED_FILTERS = {
+    "center", "format", "indent", "wordwrap", "xmlattr", "urlize", "pprint",
+    "random",  # a new text at each render: a "changed message", everyone called again
+}  # fmt: skip
+_BLOCKED_TESTS = {"sameas"}  # object identity: true or not as the interpreter happens to intern
 
 
 @dataclass
 class _Budget:
     deadline: float
+    late: str  # why the deadline is there, said when it passes
     steps: int = 0
     output: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -52,9 +59,10 @@ _budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("budget
 
 
 @contextlib.contextmanager
-def budget(deadline: float = math.inf) -> Iterator[None]:
-    """One render's allowance of steps, output and time; `deadline` caps a whole campaign."""
-    token = _budget.set(_Budget(deadline))
+def budget(deadline: float = math.inf, late: str = "template takes too long") -> Iterator[None]:
+    """One render's allowance of steps, output and time; `deadline` (monotonic) caps the
+    renders of a campaign or a run together, and `late` says which when it passes."""
+    token = _budget.set(_Budget(deadline, late))
     try:
         yield
     finally:
@@ -75,7 +83,7 @@ def _spend(steps: int = 1, output: int = 0) -> None:
     if now - spent.started > MAX_SECONDS:
         raise SecurityError(f"template takes longer than {MAX_SECONDS:g} s to render")
     if now > spent.deadline:
-        raise SecurityError("template takes too long to render for every recipient")
+        raise SecurityError(spent.late)
 
 
 def weight(value: Any, limit: int = MAX_VALUE) -> int:
@@ -130,9 +138,36 @@ def _bounded_range(*args: int) -> range:
     return result
 
 
+_DATA = (str, bytes, int, float, type(None), Undefined)  # bool is an int; Undefined raises
+_JINJA_ARGUMENTS = (nodes.EvalContext, Environment, Context)  # given to filters, never printed
+
+
+def _stable(value: Any) -> Any:
+    """Refuse to turn into text a value whose text is not data: a generator, a function or a
+    method prints its memory address, a new text in each process (a "changed message")."""
+    if type(value) is str:
+        return value  # the usual case, quick
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _DATA):
+            continue
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        else:
+            raise SecurityError(
+                f"template prints a Python {type(item).__name__} object, whose text changes "
+                "from run to run; turn it into data first, e.g. with | list or | join"
+            )
+    return value
+
+
 def _finalize(value: Any) -> str:
     """Every {{ ... }} goes through here: weighed before str(), then counted as output."""
-    text = str(_checked(value))
+    text = str(_stable(_checked(value)))
     _spend(0, len(text))
     return text
 
@@ -203,7 +238,12 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
             bound = signature.bind(*args, **kwargs)
             guard(bound.arguments)
             args, kwargs = (*head, *bound.args), bound.kwargs
-        return _checked(func(*args, **kwargs))
+        result = _checked(func(*args, **kwargs))
+        if isinstance(result, str):  # `lower`, `string`, `join`...: whatever went in is text now
+            for value in (*args, *kwargs.values()):
+                if not isinstance(value, _JINJA_ARGUMENTS):
+                    _stable(value)
+        return result
 
     return wrapper
 
@@ -262,7 +302,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def __init__(self, loader: ConfinedLoader | None) -> None:
         super().__init__(
-            undefined=StrictUndefined, autoescape=False, loader=loader, finalize=_finalize
+            undefined=StrictUndefined,
+            autoescape=False,
+            loader=loader,
+            finalize=_finalize,
+            extensions=[CostLimits],
         )
         self.globals = {"range": _bounded_range, "_runner_iter": _bounded_iter}
         self.filters = {
@@ -270,9 +314,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             for name, f in self.filters.items()
             if name not in _BLOCKED_FILTERS
         }
+        self.tests = {name: t for name, t in self.tests.items() if name not in _BLOCKED_TESTS}
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         tree = super()._parse(source, name, filename)
+        check_depth(tree, name, filename)
         for loop in tree.find_all(nodes.For):
             loop.iter = nodes.Call(
                 nodes.Name("_runner_iter", "load"), [loop.iter], [], None, None, lineno=loop.lineno
@@ -326,6 +372,6 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return _checked(super().call(__context, __obj, *args, **kwargs))
 
     def concat(self, values: Iterable[Any]) -> str:
-        pieces = [str(_checked(value)) for value in values]
+        pieces = [str(_stable(_checked(value))) for value in values]
         _refuse_above(sum(map(len, pieces)))
         return "".join(pieces)
