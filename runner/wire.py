@@ -22,7 +22,10 @@ E164 = b"+0123456789"
 
 def only(strings: Iterable[str], alphabet: bytes) -> bool:
     """True if every character of `strings` is in `alphabet` (ASCII): JSON needs no escape."""
-    joined = "".join(strings)
+    try:
+        joined = "".join(strings)
+    except TypeError:  # not all strings: a crafted state's digests, say
+        return False
     return joined.isascii() and not joined.encode().translate(None, alphabet)
 
 

@@ -238,6 +238,9 @@ def test_added_recipients_are_added_at_the_end_of_the_list(
     assert sorted(delivered()[3:]) == sorted(digest_number(n) for n in numbers[:3])
 
 
+SEND = {"request_id": "rn-1", "fingerprint": "f1", "contacts": 1, "outcome": "sent", "time": 2.5}
+
+
 def test_the_state_file_is_what_json_writes_with_indent_1(tmp_path: Path) -> None:
     """The fast writer keeps json's layout byte for byte, strange hand-edited digests too."""
     from runner.state.model import CampaignState, MessageState, State
@@ -246,7 +249,7 @@ def test_the_state_file_is_what_json_writes_with_indent_1(tmp_path: Path) -> Non
     state = State.new()
     odd = dict.fromkeys(['quote " here', "back\\slash", "é", "\x01", "tab\t"])
     hexes = dict.fromkeys(digest_number(n) for n in us_numbers(50))
-    campaign = state.campaigns["a"] = CampaignState(sends=[{"request_id": "rn-1"}])
+    campaign = state.campaigns["a"] = CampaignState(sends=[SEND])
     campaign.messages["f1"] = MessageState({"text": 'Hé "you"'}, hexes, 2.5)
     campaign.messages["f2"] = MessageState({"text": "delivered"}, {}, 1.0)
     campaign.messages["f3"] = MessageState({"text": "x"}, odd, 1.0)

@@ -94,8 +94,9 @@ class LocalState:
             try:
                 yield entry_from_dict(json.loads(line))
             except (ValueError, KeyError, TypeError) as e:
-                if number >= len(lines) - 1:
-                    return  # a torn last line: the writer died mid-append, before acting on it
+                torn = isinstance(e, json.JSONDecodeError) and number >= len(lines) - 1
+                if torn:  # the writer died mid-append, before acting on it; a whole record
+                    return  # of the wrong shape is no tear, but a crafted or corrupt journal
                 raise StateError(
                     f"{self.journal}:{number}: corrupt journal record ({e}); "
                     f"restore {self.path} and its journal from a backup"

@@ -15,6 +15,7 @@ from typing import Any
 
 import phonenumbers
 
+from runner.state.shape import check_entry
 from runner.wire import HEX, spliced_json
 
 STATE_VERSION = 1
@@ -133,8 +134,10 @@ def entry_json(entry: Entry) -> bytes:
     return json.dumps(data, **ENTRY_JSON).encode()
 
 
-def entry_from_dict(data: dict[str, Any]) -> Entry:
-    kind = _KINDS[data["kind"]]
+def entry_from_dict(data: Any, where: str = "record") -> Entry:
+    """The record a journal line, database row or pending entry holds; Malformed if it is not
+    one (a ValueError)."""
+    kind = check_entry(data, _KINDS, where)
     if "recipients" in data:
         data = {**data, "recipients": tuple(data["recipients"])}
     entry: Entry = kind(**data)

@@ -151,7 +151,7 @@ class PostgresState:
     def _entry(self, seq: int, record: dict[str, Any]) -> Entry:
         try:
             return entry_from_dict(record)
-        except (KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:
             raise StateError(
                 f"state {self.describe()}: record {seq} is corrupt ({e}); "
                 "restore the database from a backup"

@@ -21,6 +21,8 @@ from runner.state.model import (
     entry_from_dict,
     entry_to_dict,
 )
+from runner.state.shape import Malformed, check_snapshot
+from runner.state.shape import name as quoted
 from runner.wire import HEX, only
 
 
@@ -86,10 +88,13 @@ def check_version(version: Any, where: str) -> None:
 def load_state(raw: bytes, where: str) -> State:
     try:
         data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise Malformed("the document: not an object")
         check_version(data.get("version"), where)
+        check_snapshot(data)
         state = State(lineage=data["lineage"], serial=data["serial"], version=data["version"])
         for name, campaign in data.get("campaigns", {}).items():
-            state.campaigns[name] = _load_campaign(campaign)
+            state.campaigns[name] = _load_campaign(campaign, f"campaigns.{quoted(name)}")
     except StateError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -99,15 +104,17 @@ def load_state(raw: bytes, where: str) -> State:
     return state
 
 
-def _load_campaign(data: dict[str, Any]) -> CampaignState:
+def _load_campaign(data: dict[str, Any], where: str) -> CampaignState:
     campaign = CampaignState()
     for fp, message in data.get("messages", {}).items():
         campaign.messages[fp] = MessageState(
             message["body"], dict.fromkeys(message["delivered"]), message.get("last_time", 0.0)
         )
     for rid, intent in data.get("pending", {}).items():
-        loaded = entry_from_dict(intent)
-        assert isinstance(loaded, Intent)
+        at = f"{where}.pending.{quoted(rid)}"
+        loaded = entry_from_dict(intent, at)
+        if not isinstance(loaded, Intent) or loaded.request_id != rid:
+            raise Malformed(f"{at}: not the intent of request {quoted(rid)}")
         campaign.pending[rid] = loaded
     campaign.sends = list(data.get("sends", []))
     return campaign
