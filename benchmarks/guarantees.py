@@ -38,6 +38,9 @@ ROWS = [
     ("hostile-repo runs scanned", "hostile-PR runs scanned for secrets (5 layouts x 6 commands)"),
     ("endless reads refused", "reads that would never end, refused at once"),
     ("planted write links refused", "planted write links refused"),
+    ("costly templates refused", "costly templates refused (nesting, chains, size, huge numbers)"),
+    ("costly-template run, slowest ms", "slowest validate/plan/apply of them all, in ms"),
+    ("crafted states refused", "crafted states, journals and database records refused"),
 ]
 
 

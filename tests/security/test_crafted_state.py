@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import figures
 import pytest
 from conftest import API_ENV, ProjectDir
 from hostile import assert_clean, digest_files, run_in_process
@@ -144,6 +145,7 @@ def assert_one_state_line(project: ProjectDir, emulator: Emulator, expected: str
     after.pop("runner.state.json.lock", None)  # apply's flock needs a file; it stays, empty
     assert after == before
     assert len(emulator.sends()) == sent
+    figures.add("crafted states refused")
 
 
 @pytest.mark.parametrize(
@@ -222,3 +224,4 @@ def test_a_crafted_database_record_is_one_line(project: ProjectDir) -> None:
         assert result.code == 1, result
         assert len(result.err.splitlines()) == 1, result
         assert "is corrupt (record.time: must be a time in seconds since 1970)" in result.err
+    figures.add("crafted states refused")
