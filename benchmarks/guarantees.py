@@ -40,7 +40,7 @@ ROWS = [
     ("planted write links refused", "planted write links refused"),
     ("costly templates refused", "costly templates refused (nesting, chains, size, huge numbers)"),
     ("costly-template run, slowest ms", "slowest validate/plan/apply of them all, in ms"),
-    ("crafted states refused", "crafted states, journals and database records refused"),
+    ("crafted states refused", "crafted states, journals, database records and lock files refused"),
 ]
 
 

@@ -10,6 +10,8 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 
+from runner.state.shape import is_time
+
 
 @dataclass(frozen=True)
 class LockInfo:
@@ -35,7 +37,15 @@ class LockInfo:
 
     @classmethod
     def from_json(cls, text: str) -> LockInfo:
-        return cls(**json.loads(text))
+        """The holder a lock file names; ValueError if it is not one (a crafted file, say,
+        whose time could not even be shown)."""
+        info = cls(**json.loads(text))
+        texts = (info.id, info.holder, info.host, info.operation)
+        if not all(isinstance(t, str) for t in texts) or type(info.pid) is not int:
+            raise ValueError("not a lock record")
+        if not is_time(info.time):
+            raise ValueError("not a lock record")
+        return info
 
     def describe(self) -> str:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.time))

@@ -27,7 +27,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _is_time(value: Any) -> bool:
+def is_time(value: Any) -> bool:
     return _is_number(value) and 0 <= value < MAX_TIME
 
 
@@ -51,7 +51,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "body": (_is(dict), "an object"),
     "recipients": (_strings, "a list of digests"),
     "request_ids": (_strings, "a list of request ids"),
-    "time": (_is_time, "a time in seconds since 1970"),
+    "time": (is_time, "a time in seconds since 1970"),
     "simulated": (_is(bool), "true or false"),
     "sent": (_is(bool), "true or false"),
     "kind": (_is(str), "a string"),
@@ -135,7 +135,7 @@ def _check_campaign(campaign: Any, where: str) -> None:
         # json writes it (wire.only); one that is not hashable fails dict.fromkeys, here.
         if not isinstance(message["delivered"], list):
             raise Malformed(f"{at}.delivered: must be a list of digests")
-        if not _is_time(message.get("last_time", 0.0)):
+        if not is_time(message.get("last_time", 0.0)):
             raise Malformed(f"{at}.last_time: must be a time in seconds since 1970")
     for number, send in enumerate(campaign.get("sends", [])):
         check_fields(send, f"{where}.sends[{number}]", _SEND_REQUIRED, set())

@@ -225,3 +225,18 @@ def test_a_crafted_database_record_is_one_line(project: ProjectDir) -> None:
         assert len(result.err.splitlines()) == 1, result
         assert "is corrupt (record.time: must be a time in seconds since 1970)" in result.err
     figures.add("crafted states refused")
+
+
+@pytest.mark.parametrize("time_value", ["x", 1e300, None])
+def test_a_crafted_lock_file_is_one_line(project: ProjectDir, time_value: Any) -> None:
+    """A committed lock file whose holder's time cannot be shown: force-unlock says no, plainly."""
+    crafted_project(project, json.dumps(state()).encode())
+    lock = {"id": "a", "holder": "h", "host": "x", "pid": 1, "time": time_value, "operation": "o"}
+    (project.root / "runner.state.json.lock").write_text(json.dumps(lock))
+    before = digest_files(project.root)
+    result = run_in_process("-C", str(project.root), "force-unlock", "b")
+    assert_clean(result)
+    assert result.code == 1, result
+    assert result.err == "runner: lock b is not the current lock\n", result
+    assert digest_files(project.root) == before
+    figures.add("crafted states refused")
