@@ -36,7 +36,7 @@ from runner.recipients import (
     aligned_digests,
     mask_number,
 )
-from runner.sandbox import BoundedSandbox, ConfinedLoader, OutsideTemplates, budget
+from runner.sandbox import BoundedSandbox, ConfinedLoader, OutsideTemplates, TooLate, budget
 from runner.template_cost import TooComplex
 from runner.validate import CampaignSpec, Config
 
@@ -315,6 +315,8 @@ def _template_problem(error: Exception, folder: str) -> str:
         return f"template syntax error ({where}): {_sentence(error.message)}; fix the template"
     if isinstance(error, UnicodeDecodeError):
         return "a template is not UTF-8 text; save it as UTF-8"
+    if isinstance(error, TooLate):
+        return f"{error}; make the slow templates cheaper"
     if isinstance(error, SecurityError):
         return f"refused by the template sandbox: {_sentence(error)}; remove that expression"
     if isinstance(error, UndefinedError) and str(error.message).endswith("is undefined"):

@@ -46,6 +46,10 @@ _BLOCKED_FILTERS = {
 _BLOCKED_TESTS = {"sameas"}  # object identity: true or not as the interpreter happens to intern
 
 
+class TooLate(SecurityError):
+    """The deadline of a campaign's or a run's renders passed: no expression is to blame."""
+
+
 @dataclass
 class _Budget:
     deadline: float
@@ -83,7 +87,7 @@ def _spend(steps: int = 1, output: int = 0) -> None:
     if now - spent.started > MAX_SECONDS:
         raise SecurityError(f"template takes longer than {MAX_SECONDS:g} s to render")
     if now > spent.deadline:
-        raise SecurityError(spent.late)
+        raise TooLate(spent.late)
 
 
 def weight(value: Any, limit: int = MAX_VALUE) -> int:

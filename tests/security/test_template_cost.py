@@ -119,6 +119,7 @@ def test_the_render_deadline_is_for_the_whole_run(
     lines = problem_lines(result)
     late = "templates took more than 1 s in this run, all campaigns together"
     assert all(late in line for line in lines), lines
+    assert all(line.endswith("; make the slow templates cheaper") for line in lines), lines
     assert 1 <= len(lines) <= 4, lines  # per process: the campaign cut short, then the rest
     assert any(re.search(r"\d+ campaign\(s\) from here on not rendered", x) for x in lines)
 
