@@ -105,14 +105,16 @@ def test_runaway_includes_and_recursion(project: ProjectDir) -> None:
     assert time.monotonic() - started < 30  # a hang is minutes; a loaded machine takes seconds
     recursion = "template recursion is too deep: an include or macro calls itself without end"
     refused = "refused by the template sandbox: {}; remove that expression"
-    # 2**40 macro calls: the step count or the clock stops it, whichever the machine hits first
+    # 2**40 includes or macro calls: the step count or the clock stops them, whichever the
+    # machine hits first (a loaded machine hits the clock)
+    fan = "campaigns/runaway.yaml:2: template: " + refused
     fan_out = "campaigns/runaway.yaml:15: text: " + refused
     lines = assert_reports(
         result,
-        "campaigns/runaway.yaml:2: template: " + refused.format(TOO_MANY),
         f"campaigns/runaway.yaml:7: template: {recursion}",
         f"campaigns/runaway.yaml:11: text: {recursion}",
     )
+    assert lines[0] in (fan.format(TOO_MANY), fan.format(TOO_SLOW)), lines
     assert lines[3:] in ([fan_out.format(TOO_MANY)], [fan_out.format(TOO_SLOW)]), lines
 
 
