@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from runner import __version__, operations, planfile, report, report_plan, schemas
+from runner import operations, planfile, report, report_plan, schemas, version
 from runner.errors import InputError, RunnerError, StateError
 from runner.escape import json_text, terminal
 from runner.project import Project, load_config, load_project, parse_variables
@@ -171,8 +171,21 @@ def with_vars(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"runner, version {version.version()}")
+        ctx.exit()
+
+
 @click.group(cls=RunnerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="runner")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Declarative campaign runner for Octopush Voice SMS.
