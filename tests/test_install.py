@@ -10,6 +10,7 @@ nothing is downloaded.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,3 +135,15 @@ def test_the_version_comes_from_pyproject_in_a_clone_never_installed(
             "version"
         ]
     )
+
+
+def test_every_install_line_in_the_docs_names_the_distribution() -> None:
+    """`pip install runner` would install an unrelated project from the index."""
+    wrong = []
+    for path in (REPO / "README.md", REPO / "action" / "run.sh", REPO / "Dockerfile"):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for spec in re.findall(r"\bpipx? install\b[^#`]*?\s['\"]?(runner\b[^\s'\"]*)", line):
+                wrong.append(f"{path.name}:{number}: {spec}")
+    assert not wrong
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "pipx install voice-campaign-runner" in readme
