@@ -98,7 +98,7 @@ comment_body() {  # the plan $1 behind the marker, cut to GitHub's limit at a li
 }
 
 plan() {
-    local code=0
+    local code=0 f
     runner plan --detailed-exitcode --format markdown "${EXTRA[@]}" > "$WORK/plan.md" \
         2> "$WORK/errors.txt" || code=$?
     cat "$WORK/errors.txt" >&2
@@ -110,7 +110,8 @@ plan() {
     cat "$WORK/plan.md"
     summarise "runner plan: \`$PROJECT\`" "$WORK/plan.md"
     comment_body "$WORK/plan.md"
-    post_comment "$WORK/comment.md"
+    # A pull request from a fork gets a read-only token: the plan still counts, the comment is lost.
+    post_comment "$WORK/comment.md" || echo "::warning::runner action: could not post the plan comment"
     output exitcode "$code"
     output has-changes "$([ "$code" -eq 2 ] && echo true || echo false)"
     [ "$code" -ne 1 ]
@@ -118,9 +119,10 @@ plan() {
 
 apply() {
     local code=0
+    local verdict="done"
     runner apply --auto-approve "${EXTRA[@]}" 2>&1 | tee "$WORK/apply.txt" || code=$?
-    summarise "runner apply: \`$PROJECT\` $([ "$code" -eq 0 ] && echo done || echo "failed (exit $code)")" \
-        "$WORK/apply.txt" text
+    [ "$code" -eq 0 ] || verdict="failed (exit $code)"
+    summarise "runner apply: \`$PROJECT\` $verdict" "$WORK/apply.txt" text
     output exitcode "$code"
     return "$code"
 }

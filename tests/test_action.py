@@ -29,6 +29,8 @@ here = Path(__file__).parent
 args = sys.argv[1:]
 with open(here / "calls.jsonl", "a") as calls:
     calls.write(json.dumps({{"args": args, "token": os.environ.get("GH_TOKEN")}}) + "\\n")
+if os.environ.get("GH_FAIL"):
+    sys.exit("HTTP 403: Resource not accessible by integration")
 comments = json.loads((here / "comments.json").read_text())
 if args[:2] == ["api", "--paginate"]:  # two pages, printed one after the other as gh does
     print(json.dumps(comments[:1]))
@@ -113,6 +115,14 @@ def test_action_yml_is_valid_action_metadata() -> None:
     assert done.returncode == 0, done
 
 
+def test_the_scripts_pass_shellcheck() -> None:
+    shellcheck = BIN / "shellcheck"
+    assert shellcheck.exists(), "shellcheck is not installed: pip install -e '.[test]'"
+    scripts = [str(SCRIPT), str(REPO / ".ci" / "run")]
+    done = subprocess.run([str(shellcheck), *scripts], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout
+
+
 def test_inputs_reach_the_script_through_env_never_inside_the_script() -> None:
     """`${{ inputs.x }}` inside `run:` would be pasted into the shell: a folder name could run."""
     action = yaml.safe_load(ACTION.read_text())
@@ -158,6 +168,15 @@ def test_a_failed_plan_replaces_the_comment_and_fails_the_step(
     assert failed.returncode == 1, failed
     [_, comment] = github.posted()
     assert "runner plan failed" in comment["body"] and "broken.yaml" in comment["body"]
+
+
+def test_a_comment_refused_does_not_fail_the_plan(github: FakeGitHub, project: ProjectDir) -> None:
+    """A pull request from a fork gets a read-only token."""
+    write_campaign(project, "notice", "Hello.", us_numbers(2))
+    done = github.run("plan", project, {"GH_FAIL": "1"})
+    assert done.returncode == 0, done
+    assert "::warning::runner action: could not post the plan comment" in done.stdout
+    assert "has-changes=true" in github.output.read_text()
 
 
 def test_no_comment_outside_a_pull_request(tmp_path: Path, project: ProjectDir) -> None:
