@@ -8,8 +8,7 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-COMMENT_LIMIT=60000   # GitHub refuses comments over 65,536 characters
-SUMMARY_LIMIT=900000  # and step summaries over 1 MiB
+SUMMARY_LIMIT=900000  # GitHub refuses step summaries over 1 MiB
 
 fail() { echo "::error::runner action: $*" >&2; exit 1; }
 
@@ -82,19 +81,8 @@ post_comment() {  # one comment per pull request and folder: edited on each push
     fi
 }
 
-comment_body() {  # the plan $1 behind the marker, cut to GitHub's limit at a line
-    {
-        marker
-        echo
-        if [ "$(wc -c < "$1")" -le "$COMMENT_LIMIT" ]; then
-            cat "$1"
-        else
-            head -c "$COMMENT_LIMIT" "$1" | sed '$d'
-            echo
-            echo "_The plan is longer than a comment can hold: the whole plan is in the [job" \
-                "summary](${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID:-0})._"
-        fi
-    } > "$WORK/comment.md"
+comment_body() {  # the plan $1 behind the marker (plan's markdown stays under 60,000 characters)
+    { marker; echo; cat "$1"; } > "$WORK/comment.md"
 }
 
 plan() {

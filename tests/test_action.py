@@ -222,3 +222,13 @@ def test_install_refuses_a_version_that_is_not_one(github: FakeGitHub, version: 
     assert done.stderr.startswith(
         f"::error::runner action: version: '{version}' is not a version number"
     )
+
+
+def test_a_big_plan_still_fits_in_one_comment(github: FakeGitHub, project: ProjectDir) -> None:
+    for n in range(120):
+        text = f"Notice {n}. " + "The billing portal will be down for maintenance. " * 12
+        write_campaign(project, f"notice-{n:03}", text, us_numbers(1, start=n))
+    done = github.run("plan", project)
+    assert done.returncode == 0, done
+    [_, comment] = github.posted()
+    assert 50_000 < len(comment["body"]) < 65_536  # GitHub's limit
