@@ -73,7 +73,8 @@ post_comment() {  # one comment per pull request and folder: edited on each push
     [ "${INPUT_COMMENT:-true}" = true ] || return 0
     pr=$(pull_request_number)
     [ -n "$pr" ] || return 0
-    id=$(gh api --paginate "$api/$pr/comments" | python3 "$HERE/comment_id.py" "$(marker)")
+    # Not finding the old comment must not pass for "there is none": that would add another.
+    id=$(gh api --paginate "$api/$pr/comments" | python3 "$HERE/comment_id.py" "$(marker)") || return 1
     if [ -n "$id" ]; then
         gh api --method PATCH "$api/comments/$id" -F "body=@$body" > /dev/null
     else
@@ -106,8 +107,7 @@ plan() {
 }
 
 apply() {
-    local code=0
-    local verdict="done"
+    local code=0 verdict="done"
     runner apply --auto-approve "${EXTRA[@]}" 2>&1 | tee "$WORK/apply.txt" || code=$?
     [ "$code" -eq 0 ] || verdict="failed (exit $code)"
     summarise "runner apply: \`$PROJECT\` $verdict" "$WORK/apply.txt" text

@@ -176,6 +176,7 @@ def test_a_comment_refused_does_not_fail_the_plan(github: FakeGitHub, project: P
     done = github.run("plan", project, {"GH_FAIL": "1"})
     assert done.returncode == 0, done
     assert "::warning::runner action: could not post the plan comment" in done.stdout
+    assert [call[:2] for call in github.calls()] == [["api", "--paginate"]]  # no blind POST
     assert "has-changes=true" in github.output.read_text()
 
 
