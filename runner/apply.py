@@ -20,7 +20,7 @@ from pathlib import Path
 from runner import planfile
 from runner.bulk import paused_gc
 from runner.emulator import Emulator, EmulatorOptions
-from runner.errors import RunnerError, StateError
+from runner.errors import RunnerError, StateError, UsageError
 from runner.octopush import OctopushClient, SendOutcome
 from runner.operations import backend_for, planned
 from runner.plan import Batch, Plan
@@ -211,6 +211,19 @@ class ApplyRequest:
     simulate: bool
     max_cost: float | None
     concurrency: int
+
+
+def refuse_plan_overrides(plan_file: str | None, simulate: bool, variables: Sequence[str]) -> None:
+    """A saved plan fixes its payloads: an option that would change them is refused, not ignored."""
+    if plan_file is None or not (simulate or variables):
+        return
+    flags = "--simulate" if simulate else "--var/--var-file"
+    remedy = (
+        "run `runner apply --simulate` without a plan file"
+        if simulate
+        else "plan again with them (`runner plan --var ... --out FILE`)"
+    )
+    raise UsageError(f"{flags} cannot change a saved plan's payloads; {remedy}; nothing was sent")
 
 
 def credentials(request: ApplyRequest) -> tuple[str, str]:

@@ -59,6 +59,13 @@ class Settings:
         variables_ = parse_variables(variables, self._var_files(var_files), self.root)
         return load_project(self.root, self.config, variables_)
 
+    def config_project(self) -> Project:
+        """The config alone, without campaigns: what applying a saved plan needs."""
+        config, problems = load_config(self.root, self.config)
+        if problems:
+            raise InputError(problems)
+        return Project(config, ())
+
     def project_and_state(
         self, variables: tuple[str, ...] = (), var_files: tuple[str, ...] = ()
     ) -> tuple[Project, State]:
@@ -313,6 +320,7 @@ def apply(
     """Send what the plan shows: each recipient hears each message version at most once."""
     from runner import apply as applying
 
+    applying.refuse_plan_overrides(plan_file, simulate, variables + var_files)
     request = applying.ApplyRequest(
         settings.path(plan_file) if plan_file else None,
         auto_approve,
@@ -327,7 +335,8 @@ def apply(
             "no terminal to ask for confirmation; pass --auto-approve to apply "
             "without asking; nothing was sent"
         )
-    project = settings.project(variables, var_files)
+    # a saved plan holds its payloads: the campaign files are not read, only the config
+    project = settings.config_project() if plan_file else settings.project(variables, var_files)
     target = settings.target(project.config, api_url, emulator)
     progress = Progress(enabled=sys.stderr.isatty() and fmt == "text")
 

@@ -349,3 +349,30 @@ def test_a_state_that_stops_recording_stops_the_sends(
     time.sleep(0.3)
     assert len(emulator.sends()) == 1
     assert sender.state_error and "the disk is full" in sender.state_error
+
+
+# saved plans and the options of apply ----------------------------------------------------------
+
+
+def test_a_saved_plan_refuses_options_that_would_change_its_payloads(
+    project: ProjectDir, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    numbers = us_numbers(3)
+    write_campaign(project, "notice", "Hello {{ who | default('all') }}.", numbers)
+    saved = tmp_path / "plan.json"
+    assert project.run("plan", "--out", str(saved)).code == 0
+    (tmp_path / "vars.yaml").write_text("who: you\n")
+    for option in (
+        ("--simulate",),
+        ("--var", "who=them"),
+        ("--var-file", str(tmp_path / "vars.yaml")),
+    ):
+        result = apply(project, emulator, str(saved), *option)
+        assert result.code == 1, (option, result)
+        [line] = result.err.splitlines()
+        assert "cannot change a saved plan's payloads" in line and "nothing was sent" in line
+    assert emulator.sends() == []
+    assert state_files(project) == []
+    project.write("campaigns/broken.yaml", "name: [unclosed\n")  # the files are not read again
+    assert apply(project, emulator, str(saved), "--concurrency", "2").code == 0
+    expect_once(emulator, {("Hello all.", n) for n in numbers})
