@@ -301,8 +301,9 @@ def run_apply(
         backend.locked("apply"),
     ):
         state = backend.commit()  # fold what a killed apply left, even if nothing is sent now
-        plan, batches, shown = batches_to_send(request, project, state)
-        blocked = tuple(c.campaign for c in plan.changes if c.blocked) if plan else ()
+        _, batches, shown = batches_to_send(request, project, state)
+        # a saved plan records its blocked campaigns too: apply FILE gives the same verdict
+        blocked = tuple(c.campaign for c in shown.plan.changes if c.blocked)
         show(shown, batches)
         if not batches:
             return ApplyResult((), blocked)

@@ -376,3 +376,26 @@ def test_a_saved_plan_refuses_options_that_would_change_its_payloads(
     project.write("campaigns/broken.yaml", "name: [unclosed\n")  # the files are not read again
     assert apply(project, emulator, str(saved), "--concurrency", "2").code == 0
     expect_once(emulator, {("Hello all.", n) for n in numbers})
+
+
+@both_backends
+def test_a_saved_plan_gives_the_verdict_of_a_plain_apply_on_a_blocked_campaign(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess], tmp_path: Path
+) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(2))
+    refusing = emulators("--rate-429", "1", "--retry-after", "0")  # outcome unknown
+    assert apply(project, refusing).code == 1
+    write_campaign(project, "notice", "Hello again.", us_numbers(2))  # that batch is gone
+    write_campaign(project, "drill", "Drill at noon.", us_numbers(2, start=10))
+    saved = tmp_path / "plan.json"
+    assert project.run("plan", "--out", str(saved)).code == 0
+    emulator = emulators()
+    result = apply(project, emulator, str(saved), "--format", "json")
+    summary = json.loads(result.out)
+    assert (result.code, summary["ok"], summary["blocked"]) == (1, False, ["notice"]), result
+    assert {n for s in emulator.sends() for n in s["recipients"]} == set(us_numbers(2, start=10))
+    text = apply(project, emulator)  # a plain apply now: the same verdict
+    assert (text.code, text.out.splitlines()[-1]) == (
+        1,
+        "blocked: notice has sends of unknown outcome; see `runner plan`",
+    ), text
