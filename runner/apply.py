@@ -52,6 +52,14 @@ class ApplyResult:
     state_error: str | None = None  # why the state stopped recording, if it did
 
     @property
+    def real(self) -> tuple[BatchResult, ...]:
+        return tuple(r for r in self.results if not r.batch.simulate)
+
+    @property
+    def simulated(self) -> tuple[BatchResult, ...]:
+        return tuple(r for r in self.results if r.batch.simulate)
+
+    @property
     def failures(self) -> tuple[BatchResult, ...]:
         return tuple(r for r in self.results if not r.delivered)
 
@@ -117,8 +125,10 @@ class Sender:
     ) -> list[int]:
         error = self._broken
         if error is None:
-            try:
-                self.backend.record_all([_intent(batches[i]) for i in group])
+            try:  # a simulation reaches nobody: it leaves nothing durable, not even an intent
+                intents = [_intent(batches[i]) for i in group if not batches[i].simulate]
+                if intents:
+                    self.backend.record_all(intents)
                 return group
             except StateError as e:
                 self._stop(str(e), state=True)
@@ -159,7 +169,10 @@ class Sender:
 
     def _send(self, batch: Batch) -> BatchResult:
         outcome = self.client.send_encoded(batch.payload_json(), len(batch.numbers))
-        status = "simulated" if batch.simulate and outcome.status == "sent" else outcome.status
+        if batch.simulate:
+            simulated = "simulated" if outcome.status == "sent" else outcome.status
+            return BatchResult(batch, simulated, outcome, outcome.message)
+        status = outcome.status
         try:
             self.backend.record(
                 Outcome(
@@ -193,7 +206,6 @@ def _intent(batch: Batch) -> Intent:
         body_for_state(batch.body, batch.numbers),
         batch.digests,
         time.time(),
-        batch.simulate,
     )
 
 
@@ -310,7 +322,8 @@ def run_apply(
         check_budget(batches, request.max_cost)
         if not request.auto_approve and not confirm():
             raise RunnerError("apply cancelled; nothing was sent")
-        backend.ensure_created()
+        if not all(b.simulate for b in batches):  # a simulation alone creates no state
+            backend.ensure_created()
         with OctopushClient(url, login, key) as client:
             started = time.perf_counter()
             sender = Sender(backend, client, request.concurrency, on_done)

@@ -269,11 +269,9 @@ def _pending(
     pending, resend = [], []
     messages = {m.fingerprint: m for m in campaign.messages}
     for intent in sorted(known.pending.values(), key=lambda i: i.time):
-        if intent.simulated and not simulate:
-            continue  # a simulation reached nobody: a real run has nothing to settle
         batch, why = _rebuild(campaign.name, intent, messages.get(intent.fingerprint), now)
-        if batch is not None and simulate and not intent.simulated:
-            # its outcome would settle (and so forget) the real send it shadows
+        if batch is not None and simulate:
+            # a simulation records nothing: only a real re-send can settle a real send
             batch, why = None, "a real send of unknown outcome: run apply without --simulate first"
         pending.append(Pending(intent.request_id, len(intent.recipients), now - intent.time, why))
         if batch is not None:
@@ -285,7 +283,7 @@ def _pending(
                     batch.request_id,
                     batch.body,
                     batch.numbers,
-                    simulate or intent.simulated,
+                    False,
                     True,
                     cost,
                 )

@@ -170,15 +170,23 @@ def state_show(state: State, name: str) -> str:
     return "\n".join(lines)
 
 
-def apply_summary(result: ApplyResult) -> dict[str, Any]:
-    delivered = [r for r in result.results if r.delivered]
+def _sent_totals(results: Iterable[Any]) -> dict[str, Any]:
+    delivered = [r for r in results if r.delivered]
     return {
-        "format_version": FORMAT_VERSION,
-        "ok": result.ok,
         "campaigns": len({r.batch.campaign for r in delivered}),
         "batches": len(delivered),
         "contacts": sum(len(r.batch.numbers) for r in delivered),
         "total_cost": round(sum((r.outcome.cost or 0.0) for r in delivered if r.outcome), 4),
+    }
+
+
+def apply_summary(result: ApplyResult) -> dict[str, Any]:
+    """Real sends at the top level; simulated ones apart, so no total can be taken for calls."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "ok": result.ok,
+        **_sent_totals(result.real),
+        "simulated": _sent_totals(result.simulated),
         "residual_credit": result.residual_credit,
         "send_seconds": round(result.send_seconds, 3),
         "blocked": list(result.blocked),
@@ -186,6 +194,7 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
             {
                 "campaign": r.batch.campaign,
                 "request_id": r.batch.request_id,
+                "simulated": r.batch.simulate,
                 "status": r.status,
                 "code": r.outcome.code if r.outcome else None,
                 "message": r.error,
@@ -195,20 +204,32 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
     }
 
 
+SIMULATED = "SIMULATED (simulation_mode: nobody was called, nothing recorded)"
+
+
+def _totals_text(data: dict[str, Any]) -> str:
+    return (
+        f"{plural(data['campaigns'], 'campaign')}, {plural(data['batches'], 'batch')}, "
+        f"{plural(data['contacts'], 'contact')}, total cost {data['total_cost']:,.2f} €"
+    )
+
+
 def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
     data = apply_summary(result)
     credit = data["residual_credit"]
-    batches = plural(data["batches"], "batch")
-    head = (
-        f"Applied: {plural(data['campaigns'], 'campaign')}, {batches}, "
-        f"{plural(data['contacts'], 'contact')}, total cost {data['total_cost']:,.2f} €"
-    )
-    head += f", residual credit {credit:,.2f} €." if credit is not None else "."
-    lines = [style.strong(head)]
+    lines = []
+    if result.real or not result.simulated:
+        head = f"Applied: {_totals_text(data)}"
+        head += f", residual credit {credit:,.2f} €." if credit is not None else "."
+        lines.append(style.strong(head))
+    if result.simulated:
+        lines.append(style.strong(f"{SIMULATED}: {_totals_text(data['simulated'])}."))
     for failure in data["failures"]:
         code = f" (code {failure['code']})" if failure["code"] else ""
+        simulated = "SIMULATED " if failure["simulated"] else ""
         failed = f"{failure['campaign']} {failure['request_id']}: {failure['status']}{code}"
-        lines.append(style.error(terminal(f"failed: {failed} {failure['message']}".rstrip())))
+        line = f"failed: {simulated}{failed} {failure['message']}".rstrip()
+        lines.append(style.error(terminal(line)))
     if data["failures"]:
         lines.append(
             f"{plural(len(data['failures']), 'batch')} not delivered"

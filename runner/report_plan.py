@@ -16,6 +16,7 @@ from runner.target import Target
 MARKDOWN_LIMIT = 60_000
 SECTION_LIMIT = MARKDOWN_LIMIT // 4  # one campaign past this shows a sample of its texts
 SAMPLE_TEXTS = 3
+SIMULATED_PLAN = "SIMULATED (simulation_mode: nobody is called, nothing recorded)"
 
 
 def categories(change: Change) -> list[str]:
@@ -32,6 +33,8 @@ def categories(change: Change) -> list[str]:
         found.append("recipients added")
     if change.removed:
         found.append("recipients removed")
+    if change.batches and all(b.simulate for b in change.batches):
+        found.append("SIMULATED")
     return found
 
 
@@ -88,7 +91,9 @@ def _change_text(
         lines.append(
             f"    {plural(change.recipients, 'recipient')} in "
             f"{plural(len(change.batches), 'batch')}, "
-            f"estimated {_money(change.cost)}" + (f" ({'; '.join(detail)})" if detail else "")
+            f"estimated {_money(change.cost)}"
+            + (f" ({'; '.join(detail)})" if detail else "")
+            + (f"; {SIMULATED_PLAN}" if all(b.simulate for b in change.batches) else "")
         )
     times = sorted({str(b.body["send_at"]) for b in change.batches if "send_at" in b.body})
     if times:  # booked for later; without send_at the calls go out as apply sends them
@@ -174,6 +179,9 @@ def plan_text(
                 f"estimated cost {_money(plan.cost)}."
             )
         )
+        simulated = sum(len(b.numbers) for b in plan.batches if b.simulate)
+        if simulated:
+            lines.append(f"{plural(simulated, 'call')} of these: {SIMULATED_PLAN}.")
         blocked = [c.campaign for c in plan.changes if c.blocked]
         if blocked:
             lines.append(style.error(f"Blocked until resolved: {', '.join(blocked)}."))

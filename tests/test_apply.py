@@ -268,7 +268,7 @@ def test_simulate_records_nothing_as_delivered(
     assert result.code == 0, result
     assert emulator.sends() == []  # the emulator records only real sends
     assert plan_json(project)["summary"] == before
-    assert "notice: 0 recipients reached" in project.run("state", "list").out
+    assert "The state is empty" in project.run("state", "list").out
     assert apply(project, emulator).code == 0
     expect_once(emulator, {("Hello.", n) for n in numbers})
 
@@ -399,3 +399,33 @@ def test_a_saved_plan_gives_the_verdict_of_a_plain_apply_on_a_blocked_campaign(
         1,
         "blocked: notice has sends of unknown outcome; see `runner plan`",
     ), text
+
+
+@both_backends
+def test_simulate_writes_nothing_durable_and_says_so(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess], tmp_path: Path
+) -> None:
+    numbers = us_numbers(3)
+    write_campaign(project, "notice", "Hello.", numbers)
+    emulator = emulators()
+    assert apply(project, emulator).code == 0
+    write_campaign(project, "notice", "Hello again.", numbers)
+    saved = tmp_path / "plan.json"
+    assert project.run("plan", "--out", str(saved)).code == 0
+    serial = plan_json(project)["serial"]
+    lost = emulators("--rate-429", "1", "--retry-after", "0")  # every simulated answer lost
+    assert apply(project, lost, "--simulate").code == 1
+    simulated = apply(project, emulator, "--simulate")
+    assert simulated.code == 0, simulated
+    assert "Applied" not in simulated.out
+    assert simulated.out.splitlines()[-2:] == [
+        "3 calls of these: SIMULATED (simulation_mode: nobody is called, nothing recorded).",
+        "SIMULATED (simulation_mode: nobody was called, nothing recorded): 1 campaign, "
+        "1 batch, 3 contacts, total cost 0.15 €.",
+    ], simulated.out
+    summary = json.loads(apply(project, emulator, "--simulate", "--format", "json").out)
+    assert (summary["contacts"], summary["simulated"]["contacts"]) == (0, 3)
+    assert plan_json(project)["serial"] == serial  # nothing durable: no intent, no outcome
+    assert apply(project, emulator, str(saved)).code == 0  # the saved plan is still fresh
+    assert project.run("state", "forget", "notice").code == 0  # no simulated send blocks it
+    expect_once(emulator, {(t, n) for t in ("Hello.", "Hello again.") for n in numbers})

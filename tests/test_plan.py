@@ -412,7 +412,7 @@ def test_simulated_sends_never_carry_the_real_request_id(
     result = apply(project, emulator.url, str(saved))
     assert result.code == 0, result
     assert emulator.sends() == []  # simulated: nothing recorded by the provider
-    assert "notice: 0 recipients reached" in project.run("state", "list").out
+    assert "The state is empty" in project.run("state", "list").out
 
 
 def test_stale_plan_is_refused(

@@ -32,13 +32,13 @@ class Intent:
     body: dict[str, Any]
     recipients: tuple[str, ...]  # digests
     time: float
-    simulated: bool = False
+    simulated: bool = False  # only in states of older runners: such an intent is dropped
     kind: str = "intent"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """Written after the answer: sent, duplicate (sent earlier), rejected, simulated or unknown."""
+    """Written after the answer: sent, duplicate (sent earlier), rejected or unknown."""
 
     request_id: str
     status: str
@@ -202,6 +202,8 @@ class State:
             self.campaigns.pop(entry.campaign, None)
 
     def _fold_intent(self, intent: Intent) -> None:
+        if intent.simulated:  # older runners recorded simulations: they reached nobody
+            return
         pending = self.campaigns.setdefault(intent.campaign, CampaignState()).pending
         earlier = pending.get(intent.request_id)
         if earlier is not None:
@@ -217,7 +219,7 @@ class State:
                 continue
             if outcome.status != "unknown":
                 del campaign.pending[outcome.request_id]
-            if outcome.status in DELIVERED and not intent.simulated:
+            if outcome.status in DELIVERED:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, outcome.time)
             campaign.sends.append(_send_record(intent, outcome))
             return
@@ -227,7 +229,7 @@ class State:
         if campaign is None:
             return
         for intent in campaign.pending.values():
-            if resolve.sent and not intent.simulated:
+            if resolve.sent:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, resolve.time)
             outcome = Outcome(
                 intent.request_id,

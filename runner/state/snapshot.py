@@ -115,6 +115,7 @@ def _load_campaign(data: dict[str, Any], where: str) -> CampaignState:
         loaded = entry_from_dict(intent, at)
         if not isinstance(loaded, Intent) or loaded.request_id != rid:
             raise Malformed(f"{at}: not the intent of request {quoted(rid)}")
-        campaign.pending[rid] = loaded
+        if not loaded.simulated:  # older runners kept simulations pending: they reached nobody
+            campaign.pending[rid] = loaded
     campaign.sends = list(data.get("sends", []))
     return campaign
