@@ -8,6 +8,7 @@ import json
 import logging
 import shlex
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -440,7 +441,7 @@ def state_list(settings: Settings) -> None:
 def state_show(settings: Settings, name: str) -> None:
     """One campaign's messages, sends and pending intents."""
     _, backend = settings.config_and_backend()
-    click.echo(report.state_show(backend.read(), name))
+    click.echo(report.state_show(backend.read(), name, time.time()))
 
 
 @state.command("forget")
@@ -468,13 +469,27 @@ def state_accept(
 @click.argument("name")
 @click.option("--sent", "verdict", flag_value="sent", help="The provider did send them.")
 @click.option("--not-sent", "verdict", flag_value="not-sent", help="The provider never sent them.")
+@click.option(
+    "--request-id",
+    "request_ids",
+    multiple=True,
+    metavar="ID",
+    help="The pending send to settle (repeatable; `state show NAME` lists them).",
+)
+@click.option("--all", "every", is_flag=True, help="One verdict for every pending send.")
 @pass_settings
-def state_resolve(settings: Settings, name: str, verdict: str | None) -> None:
+def state_resolve(
+    settings: Settings,
+    name: str,
+    verdict: str | None,
+    request_ids: tuple[str, ...],
+    every: bool,
+) -> None:
     """Settle sends whose outcome is unknown, after checking with the provider."""
     if verdict is None:
         raise RunnerError("say what happened: --sent or --not-sent")
     _, backend = settings.config_and_backend()
-    click.echo(operations.resolve(backend, name, verdict == "sent"))
+    click.echo(operations.resolve(backend, name, verdict == "sent", request_ids, every))
 
 
 COPY_FORCE = click.option(

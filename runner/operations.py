@@ -41,8 +41,9 @@ def forget(backend: Backend, name: str) -> str:
             raise RunnerError(f"the state has no campaign named {name}")
         if state.campaigns[name].pending:
             raise RunnerError(
-                f"{name} has sends without outcome; run `runner state resolve "
-                f"{name} --sent|--not-sent` first"
+                f"{name} has sends without outcome; check each with the provider "
+                f"(`runner state show {name}` lists them) and run `runner state resolve "
+                f"{name} --request-id ID --sent|--not-sent` first"
             )
         backend.ensure_created()
         backend.record(Forget(name, time.time()))
@@ -68,18 +69,44 @@ def accept(backend: Backend, project: Project, name: str) -> str:
     return f"{name}: {recorded} recorded as delivered (nothing was sent)"
 
 
-def resolve(backend: Backend, name: str, sent: bool) -> str:
+def resolve(
+    backend: Backend, name: str, sent: bool, request_ids: tuple[str, ...], every: bool
+) -> str:
+    """Record a person's verdict on the pending sends named, or on all of them with --all."""
     with backend.locked("state resolve"):
         state = backend.read()
         known = state.campaigns.get(name)
         if known is None or not known.pending:
             raise RunnerError(f"{name} has no pending sends to resolve")
-        count = len(known.pending)
+        chosen = chosen_pending(name, known.pending.keys(), request_ids, every)
         backend.ensure_created()
-        backend.record(Resolve(name, sent, time.time()))
+        backend.record(Resolve(name, sent, time.time(), request_ids=request_ids))
         backend.commit()
     verdict = "delivered" if sent else "not sent (the next apply sends them)"
-    return f"{name}: {plural(count, 'pending send')} recorded as {verdict}"
+    return f"{name}: {plural(len(chosen), 'pending send')} recorded as {verdict}"
+
+
+def chosen_pending(
+    name: str, pending: AbstractSet[str], request_ids: tuple[str, ...], every: bool
+) -> tuple[str, ...]:
+    """A crash leaves some sends delivered and others never sent: one verdict for all of them
+    is only taken when there is one, or when the person says --all."""
+    if request_ids and every:
+        raise UsageError("give --request-id or --all, not both; nothing was recorded")
+    unknown = [r for r in request_ids if r not in pending]
+    if unknown:
+        raise RunnerError(
+            f"{name} has no pending send {', '.join(unknown)}; `runner state show {name}` "
+            "lists them; nothing was recorded"
+        )
+    if request_ids or every or len(pending) == 1:
+        return tuple(request_ids) or tuple(pending)
+    raise RunnerError(
+        f"{name} has {len(pending)} pending sends, and after a crash some may have reached "
+        f"the provider and others not: check each one with the provider (`runner state show "
+        f"{name}` lists them), then run `runner state resolve {name} --request-id ID "
+        "--sent|--not-sent` for each, or pass --all if they share one fate; nothing was recorded"
+    )
 
 
 def force_unlock(backend: Backend, lock_id: str) -> str:

@@ -294,7 +294,10 @@ def _pending(
 def _rebuild(
     name: str, intent: Intent, message: Message | None, now: float
 ) -> tuple[Batch | None, str | None]:
-    resolve = f"check the provider, then run `runner state resolve {name} --sent|--not-sent`"
+    resolve = (
+        f"check the provider, then run `runner state resolve {name} "
+        f"--request-id {intent.request_id} --sent|--not-sent`"
+    )
     if now - intent.time > RESOLVE_WINDOW_SECONDS:
         return None, f"older than 23 h, past the provider's duplicate check; {resolve}"
     wanted = set(intent.recipients)

@@ -6,6 +6,7 @@ import heapq
 import json
 import math
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from runner.counts import plural
@@ -145,7 +146,14 @@ def state_list(state: State) -> str:
     return "\n".join(lines)
 
 
-def state_show(state: State, name: str) -> str:
+def _moment(when: float) -> str:
+    try:
+        return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a crafted state's time: say so, not crash
+        return "at an impossible time"
+
+
+def state_show(state: State, name: str, now: float) -> str:
     campaign = state.campaigns.get(name)
     if campaign is None:
         raise RunnerError(f"the state has no campaign named {name}")
@@ -162,10 +170,18 @@ def state_show(state: State, name: str) -> str:
                 + (f", code {send['code']}" if send.get("code") else "")
             )
         )
-    for intent in campaign.pending.values():
+    for intent in sorted(campaign.pending.values(), key=lambda i: i.time):
+        first = _moment(intent.time)
         lines.append(
-            f"  pending {terminal(intent.request_id)}: {plural(len(intent.recipients), 'contact')},"
-            f" no outcome recorded"
+            f"  pending {terminal(intent.request_id)}: "
+            f"{plural(len(intent.recipients), 'contact')}, first attempt {first}, "
+            f"{plural(intent.attempts, 'attempt')}, "
+            f"{(now - intent.time) / 3600:.1f} h old, no outcome recorded"
+        )
+    if campaign.pending:
+        lines.append(
+            f"  check each pending send with the provider, then `runner state resolve "
+            f"{terminal(name)} --request-id ID --sent|--not-sent`"
         )
     return "\n".join(lines)
 

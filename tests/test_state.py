@@ -149,12 +149,19 @@ def test_resolve_sent_and_not_sent(
     project: ProjectDir, emulators: Callable[..., EmulatorProcess]
 ) -> None:
     two_campaigns(project)
-    leave_pending(project, emulators(*ALWAYS_429))
+    refusing = emulators(*ALWAYS_429)
+    leave_pending(project, refusing)
+    leave_pending(project, refusing)  # the same request_ids again: attempts are counted
+    assert (
+        ", 2 attempts, 0.0 h old, no outcome recorded" in project.run("state", "show", "alpha").out
+    )
     listed = project.run("state", "list").out
-    assert "alpha: 0 recipients reached, 0 messages, 1 send, 1 pending" in listed
+    assert "alpha: 0 recipients reached, 0 messages, 2 sends, 1 pending" in listed
     refused = project.run("state", "forget", "alpha")
     assert refused.code == 1
-    assert "run `runner state resolve alpha --sent|--not-sent` first" in refused.err
+    assert "run `runner state resolve alpha --request-id ID --sent|--not-sent` first" in (
+        refused.err
+    )
     assert project.run("state", "resolve", "alpha").code == 1  # the verdict is required
 
     sent = project.run("state", "resolve", "alpha", "--sent")

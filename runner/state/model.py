@@ -34,6 +34,7 @@ class Intent:
     time: float
     simulated: bool = False  # only in states of older runners: such an intent is dropped
     kind: str = "intent"
+    attempts: int = 1  # requests made with this request_id, counted as intents are folded
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,13 @@ class Accept:
 
 @dataclass(frozen=True)
 class Resolve:
-    """A person's verdict on a campaign's pending sends."""
+    """A person's verdict on some of a campaign's pending sends (none named: all of them)."""
 
     campaign: str
     sent: bool
     time: float
     kind: str = "resolve"
+    request_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,16 @@ def _national(number: str) -> str:
         return number
 
 
+# Fields added later, left out at their default: records read the same by older runners.
+_LEFT_OUT_AT_DEFAULT = (("attempts", 1), ("request_ids", ()))
+
+
 def entry_to_dict(entry: Entry) -> dict[str, Any]:
-    return dict(vars(entry))  # shallow: dataclasses.asdict copies every digest, 10x slower
+    data = dict(vars(entry))  # shallow: dataclasses.asdict copies every digest, 10x slower
+    for key, default in _LEFT_OUT_AT_DEFAULT:
+        if data.get(key, default) == default:
+            data.pop(key, None)
+    return data
 
 
 ENTRY_JSON: dict[str, Any] = {"sort_keys": True, "separators": (",", ":")}
@@ -138,8 +148,9 @@ def entry_from_dict(data: Any, where: str = "record") -> Entry:
     """The record a journal line, database row or pending entry holds; Malformed if it is not
     one (a ValueError)."""
     kind = check_entry(data, _KINDS, where)
-    if "recipients" in data:
-        data = {**data, "recipients": tuple(data["recipients"])}
+    for key in ("recipients", "request_ids"):
+        if key in data:
+            data = {**data, key: tuple(data[key])}
     entry: Entry = kind(**data)
     return entry
 
@@ -209,7 +220,9 @@ class State:
         if earlier is not None:
             # A re-send of a batch still pending: the provider's 24 h window runs from the
             # first request it may have accepted, so the age must too.
-            intent = replace(intent, time=min(earlier.time, intent.time))
+            intent = replace(
+                intent, time=min(earlier.time, intent.time), attempts=earlier.attempts + 1
+            )
         pending[intent.request_id] = intent
 
     def _fold_outcome(self, outcome: Outcome) -> None:
@@ -228,7 +241,8 @@ class State:
         campaign = self.campaigns.get(resolve.campaign)
         if campaign is None:
             return
-        for intent in campaign.pending.values():
+        chosen = resolve.request_ids or tuple(campaign.pending)
+        for intent in [campaign.pending.pop(r) for r in chosen if r in campaign.pending]:
             if resolve.sent:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, resolve.time)
             outcome = Outcome(
@@ -237,7 +251,6 @@ class State:
                 resolve.time,
             )
             campaign.sends.append(_send_record(intent, outcome))
-        campaign.pending.clear()
 
 
 def _send_record(intent: Intent, outcome: Outcome) -> dict[str, Any]:

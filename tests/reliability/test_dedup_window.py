@@ -65,7 +65,7 @@ def apply_later(project: ProjectDir, hours: float, url: str) -> tuple[int, str]:
 def assert_blocked(project: ProjectDir, hours: float, provider: EmulatorProcess) -> None:
     plan = run_later(project, hours, "plan")
     assert "older than 23 h, past the provider's duplicate check" in plan.out, plan
-    assert "runner state resolve notice --sent|--not-sent" in plan.out
+    assert "runner state resolve notice --request-id rn-" in plan.out
     code, out = apply_later(project, hours, provider.url)
     assert (code, BLOCKED in out) == (1, True), out
     assert provider.sends() == []
