@@ -15,6 +15,14 @@ from typing import Any
 
 from runner.bulk import paused_gc
 from runner.errors import Problem
+from runner.pending import (
+    Pending,
+    PendingIndex,
+    pending_by_fingerprint,
+    pending_elsewhere,
+    removed_pending,
+    resolve_hint,
+)
 from runner.project import Project
 from runner.recipients import aligned_digests
 from runner.render import Campaign, Message
@@ -82,14 +90,6 @@ class Batch:
 
 
 @dataclass(frozen=True)
-class Pending:
-    request_id: str
-    contacts: int
-    age_seconds: float
-    blocked: str | None  # why it cannot be re-sent safely; None when it will be
-
-
-@dataclass(frozen=True)
 class Change:
     """Everything that would happen to one campaign."""
 
@@ -103,6 +103,7 @@ class Change:
     removed: int = 0  # delivered recipients no longer in the files (informational)
     diffs: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...] = ()
     pending: tuple[Pending, ...] = ()
+    removed_from_files: bool = False  # shown only for its sends of unknown outcome
 
     @property
     def blocked(self) -> bool:
@@ -170,6 +171,7 @@ class _Pricing:
 
 def make_plan(project: Project, state: State, now: float, simulate: bool = False) -> Plan:
     pricing = _Pricing(project.config.pricing)
+    index = pending_by_fingerprint(state)
     changes = []
     with paused_gc():
         for campaign in project.campaigns:
@@ -179,23 +181,32 @@ def make_plan(project: Project, state: State, now: float, simulate: bool = False
                 pricing,
                 now,
                 simulate or campaign.simulate,
+                index,
             )
             if change.batches or change.pending or change.removed:
                 changes.append(change)
     names = {c.name for c in project.campaigns}
+    for name, pending in removed_pending(state, names, now):
+        changes.append(Change(name, "", 0, False, pending=pending, removed_from_files=True))
     removed = tuple(
         (name, len(set().union(*(m.delivered for m in c.messages.values()))))
         for name, c in sorted(state.campaigns.items())
-        if name not in names
+        if name not in names and not c.pending
     )
     return Plan(state.lineage, state.serial, tuple(changes), removed)
 
 
 def _plan_campaign(
-    campaign: Campaign, known: CampaignState | None, pricing: _Pricing, now: float, simulate: bool
+    campaign: Campaign,
+    known: CampaignState | None,
+    pricing: _Pricing,
+    now: float,
+    simulate: bool,
+    index: PendingIndex,
 ) -> Change:
     known = known or CampaignState()
     pending, resend = _pending(campaign, known, pricing, now, simulate)
+    pending += pending_elsewhere(index, campaign, now)
     base = Change(
         campaign.name,
         campaign.path,
@@ -294,10 +305,7 @@ def _pending(
 def _rebuild(
     name: str, intent: Intent, message: Message | None, now: float
 ) -> tuple[Batch | None, str | None]:
-    resolve = (
-        f"check the provider, then run `runner state resolve {name} "
-        f"--request-id {intent.request_id} --sent|--not-sent`"
-    )
+    resolve = resolve_hint(name, intent.request_id)
     if now - intent.time > RESOLVE_WINDOW_SECONDS:
         return None, f"older than 23 h, past the provider's duplicate check; {resolve}"
     wanted = set(intent.recipients)

@@ -9,7 +9,8 @@ from typing import Any
 
 from runner import files, schemas
 from runner.errors import PlanError
-from runner.plan import SIMULATED_PREFIX, Batch, Change, Pending, Plan, derive_request_id
+from runner.pending import Pending
+from runner.plan import SIMULATED_PREFIX, Batch, Change, Plan, derive_request_id
 from runner.render import fingerprint_message
 from runner.state.model import State
 from runner.target import Target, target_of

@@ -20,7 +20,7 @@ SIMULATED_PLAN = "SIMULATED (simulation_mode: nobody is called, nothing recorded
 
 
 def categories(change: Change) -> list[str]:
-    found = []
+    found = ["campaign removed"] if change.removed_from_files else []
     if change.blocked:
         found.append("blocked")
     elif change.pending:
@@ -66,7 +66,11 @@ def _change_text(
 ) -> list[str]:
     """The campaign's lines; with `sample`, only that many of its texts and diffs."""
     sign = "!" if change.blocked or change.pending else "+" if change.new_campaign else "~"
-    where = f"({terminal(change.path)}:{change.line})"
+    where = (
+        "(removed from the files)"
+        if change.removed_from_files
+        else f"({terminal(change.path)}:{change.line})"
+    )
     lines = [
         style.sign(f"{sign} {terminal(change.campaign)}  {', '.join(categories(change))}  {where}")
     ]

@@ -228,7 +228,7 @@ def test_a_pending_send_older_than_the_dedup_window_blocks_its_campaign(
     assert (
         f"    pending {request_id}, 3 contacts, 24.0 h old: older than 23 h, past the provider's "
         "duplicate check; check the provider, then run "
-        "`runner state resolve notice --sent|--not-sent`"
+        f"`runner state resolve notice --request-id {request_id} --sent|--not-sent`"
     ) in text
     assert text.endswith("Blocked until resolved: notice.\n")
     data = plan_data(project)

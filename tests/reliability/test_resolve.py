@@ -67,3 +67,53 @@ def test_a_mix_of_sent_and_never_sent_is_resolved_per_request_id(
     assert applied.code == 0, applied
     assert_exactly_once(pairs_of([first.pairs(), later.pairs()]), WANTED)
     figures.add("crashes recovered past 24 h")
+
+
+def rename(project: ProjectDir, old: str, new: str) -> None:
+    (project.root / f"campaigns/{old}.yaml").unlink()
+    (project.root / f"contacts/{old}.csv").unlink()
+    write_campaign(project, new, TEXT, NUMBERS)
+
+
+def test_a_renamed_campaign_calls_nobody_while_its_old_name_has_pending_sends(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    write_campaign(project, "notice", TEXT, NUMBERS)
+    first = crash_with_one_batch_sent(project, emulators)
+    rename(project, "notice", "water-notice")
+    later = emulators()
+    for _ in range(2):
+        applied = run_later(project, 1, "apply", "--auto-approve", "--api-url", later.url)
+        assert len(later.sends()) == 0  # before: 900 calls, 500 of them a second time
+        assert applied.code == 1, applied
+        assert "blocked: notice has sends of unknown outcome" in applied.out
+        assert "blocked: water-notice" in applied.out
+    plan = run_later(project, 1, "plan").out
+    assert "! notice  campaign removed, blocked  (removed from the files)" in plan, plan
+    assert "under `notice`; nothing is sent to them until it is settled" in plan
+    assert "runner state resolve notice --request-id rn-" in plan
+    accepted = first.sends()[0]["request_id"]
+    assert run_later(project, 1, "state", "show", "notice").out.count("pending rn-") == 2
+    settle = ("state", "resolve", "notice", "--request-id", accepted, "--sent")
+    assert run_later(project, 1, *settle).code == 0
+    still = run_later(project, 1, "apply", "--auto-approve", "--api-url", later.url)
+    assert (still.code, later.sends()) == (1, []), still  # one send of unknown outcome left
+    assert_exactly_once(pairs_of([first.pairs()]), {(TEXT, n) for n in NUMBERS[:500]})
+
+
+def test_a_removed_campaign_shows_its_pending_sends_until_resolved(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    write_campaign(project, "notice", TEXT, NUMBERS)
+    first = crash_with_one_batch_sent(project, emulators)
+    (project.root / "campaigns/notice.yaml").unlink()
+    plan = json.loads(run_later(project, 1, "plan", "--format", "json").out)
+    [removed] = plan["campaigns"]
+    assert removed["categories"] == ["campaign removed", "blocked"]
+    assert sum(p["contacts"] for p in removed["pending"]) == 900
+    assert plan["removed_campaigns"] == []
+    resolved = run_later(project, 1, "state", "resolve", "notice", "--all", "--not-sent")
+    assert resolved.out.strip().startswith("notice: 2 pending sends recorded as not sent")
+    text = run_later(project, 1, "plan").out
+    assert "- notice  campaign removed from the files: 0 recipients were called" in text, text
+    assert len(first.sends()) == 1
