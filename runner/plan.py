@@ -104,6 +104,8 @@ class Change:
     diffs: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...] = ()
     pending: tuple[Pending, ...] = ()
     removed_from_files: bool = False  # shown only for its sends of unknown outcome
+    failed: int = 0  # recipients whose send was refused last time
+    failures: tuple[str, ...] = ()  # the provider's code and reason for those refusals
 
     @property
     def blocked(self) -> bool:
@@ -211,7 +213,7 @@ def _plan_campaign(
         campaign.name,
         campaign.path,
         campaign.line,
-        new_campaign=not known.messages and not known.pending,
+        new_campaign=not known.messages and not known.pending and not known.failed,
         pending=pending,
     )
     if base.blocked:
@@ -234,6 +236,7 @@ def _plan_campaign(
         todo_by_message.append((message, todo))
         batches += _cut(campaign.name, message, todo, pricing, simulate)
     changed, added, diffs = _classify(known, todo_by_message)
+    failed, failures = _failed_last_time(known, todo_by_message)
     return Change(
         campaign.name,
         campaign.path,
@@ -245,6 +248,8 @@ def _plan_campaign(
         _removed(campaign, known, todo_by_message, busy),
         diffs,
         pending,
+        failed=failed,
+        failures=failures,
     )
 
 
@@ -330,7 +335,10 @@ def _classify(
     changed = added = 0
     diffs: dict[tuple[str, str], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
     for message, pairs in todo:
+        refused = known.failed.get(message.fingerprint, {})
         for _, digest in pairs:
+            if digest in refused:
+                continue  # failed last time: counted apart
             old = known.delivered_anything(digest)
             if old is None:
                 added += 1
@@ -338,6 +346,28 @@ def _classify(
             changed += 1
             diffs.setdefault((old, message.fingerprint), (known.messages[old].body, message.body))
     return changed, added, tuple(diffs.values())
+
+
+def _failed_last_time(
+    known: CampaignState, todo: list[tuple[Message, list[tuple[str, str]]]]
+) -> tuple[int, tuple[str, ...]]:
+    """Recipients to call whose last send of this message was refused, and why it was."""
+    if not known.failed:
+        return 0, ()
+    count, reasons = 0, []
+    for message, pairs in todo:
+        refused = known.failed.get(message.fingerprint)
+        hits = sum(1 for _, d in pairs if d in refused) if refused else 0
+        if hits:
+            count += hits
+            reasons.append(_failure_text(known.last_failure(message.fingerprint) or {}))
+    return count, tuple(dict.fromkeys(reasons))
+
+
+def _failure_text(send: Mapping[str, Any]) -> str:
+    reason = str(send.get("reason") or "refused by the provider")
+    code = f"code {send['code']}" if send.get("code") else ""
+    return reason if code in reason else f"{reason} ({code})"
 
 
 def _removed(

@@ -29,6 +29,8 @@ def categories(change: Change) -> list[str]:
         found.append("new campaign")
     if change.changed:
         found.append("message changed")
+    if change.failed:
+        found.append("failed last time")
     if change.added:
         found.append("recipients added")
     if change.removed:
@@ -92,6 +94,9 @@ def _change_text(
             else []
         )
         detail += [f"{plural(change.added, 'recipient')} added"] if change.added else []
+        if change.failed:
+            why = "; ".join(change.failures)
+            detail.append(f"{plural(change.failed, 'recipient')} failed last time ({why})")
         lines.append(
             f"    {plural(change.recipients, 'recipient')} in "
             f"{plural(len(change.batches), 'batch')}, "
@@ -233,6 +238,8 @@ def plan_data(
                 "recipients": c.recipients,
                 "changed": c.changed,
                 "added": c.added,
+                "failed_last_time": c.failed,
+                "failures": list(c.failures),
                 "removed": c.removed,
                 "estimated_cost": round(c.cost, 4),
                 "texts": sorted({str(b.body["text"]) for b in c.batches}),

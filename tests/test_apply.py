@@ -429,3 +429,32 @@ def test_simulate_writes_nothing_durable_and_says_so(
     assert apply(project, emulator, str(saved)).code == 0  # the saved plan is still fresh
     assert project.run("state", "forget", "notice").code == 0  # no simulated send blocks it
     expect_once(emulator, {(t, n) for t in ("Hello.", "Hello again.") for n in numbers})
+
+
+@both_backends
+def test_a_refused_batch_shows_as_failed_last_time_not_as_added(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    numbers = us_numbers(5)
+    write_campaign(project, "notice", "Hello.", numbers[:3])
+    emulator = emulators()
+    assert apply(project, emulator).code == 0
+    write_campaign(project, "notice", "Hello.", numbers)
+    poor = emulators("--credit", "0")
+    assert apply(project, poor).code == 1
+    assert poor.sends() == []
+    text = project.run("plan").out
+    assert "\n~ notice  failed last time  (campaigns/notice.yaml:1)\n" in "\n" + text, text
+    why = "Not enough credit on the Octopush account: top it up, then apply again. (code 104)"
+    assert f"2 recipients failed last time ({why})" in text
+    assert "added" not in text
+    data = plan_json(project)["campaigns"][0]
+    assert (data["added"], data["failed_last_time"], data["failures"]) == (
+        0,
+        2,
+        [why],
+    )
+    assert "code 104" in project.run("state", "show", "notice").out
+    assert apply(project, emulator).code == 0
+    assert "failed" not in project.run("plan").out
+    expect_once(emulator, {("Hello.", n) for n in numbers})

@@ -19,6 +19,7 @@ from runner.state.shape import check_entry
 from runner.wire import HEX, spliced_json
 
 STATE_VERSION = 1
+REASON_LIMIT = 200  # characters of a provider's refusal kept in a send record
 RESOLVE_WINDOW_SECONDS = 23 * 3600  # the provider dedups request_ids for 24 h; keep an hour spare
 
 
@@ -169,6 +170,9 @@ class CampaignState:
     messages: dict[str, MessageState] = field(default_factory=dict)
     sends: list[dict[str, Any]] = field(default_factory=list)
     pending: dict[str, Intent] = field(default_factory=dict)
+    # Recipients whose last send of a message was refused, by fingerprint, until delivered:
+    # the next plan shows them as failed last time, not as added.
+    failed: dict[str, dict[str, None]] = field(default_factory=dict)
 
     def deliver(
         self, fingerprint: str, body: dict[str, Any], digests: tuple[str, ...], when: float
@@ -176,6 +180,23 @@ class CampaignState:
         message = self.messages.setdefault(fingerprint, MessageState(body))
         message.delivered.update(dict.fromkeys(digests))
         message.last_time = max(message.last_time, when)
+        refused = self.failed.get(fingerprint)
+        if refused:
+            for digest in digests:
+                refused.pop(digest, None)
+            if not refused:
+                del self.failed[fingerprint]
+
+    def last_failure(self, fingerprint: str) -> dict[str, Any] | None:
+        """The latest refused send of this message, with its code and reason."""
+        return next(
+            (
+                s
+                for s in reversed(self.sends)
+                if s.get("fingerprint") == fingerprint and s.get("outcome") == "rejected"
+            ),
+            None,
+        )
 
     def delivered_anything(self, digest: str) -> str | None:
         """The most recent fingerprint this recipient heard in this campaign, if any."""
@@ -234,6 +255,9 @@ class State:
                 del campaign.pending[outcome.request_id]
             if outcome.status in DELIVERED:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, outcome.time)
+            elif outcome.status == "rejected":
+                refused = campaign.failed.setdefault(intent.fingerprint, {})
+                refused.update(dict.fromkeys(intent.recipients))
             campaign.sends.append(_send_record(intent, outcome))
             return
 
@@ -263,5 +287,6 @@ def _send_record(intent: Intent, outcome: Outcome) -> dict[str, Any]:
         "ticket": outcome.ticket,
         "cost": outcome.cost,
         "code": outcome.code,
+        "reason": outcome.message[:REASON_LIMIT] or None,
     }
     return {k: v for k, v in record.items() if v is not None}

@@ -56,7 +56,7 @@ def dump_state(state: State) -> bytes:
 def _dump_campaign(
     campaign: CampaignState, aside: Callable[[dict[str, None]], str]
 ) -> dict[str, Any]:
-    return {
+    data = {
         "messages": {
             fp: {"body": m.body, "last_time": m.last_time, "delivered": aside(m.delivered)}
             for fp, m in campaign.messages.items()
@@ -64,6 +64,9 @@ def _dump_campaign(
         "pending": {rid: entry_to_dict(i) for rid, i in campaign.pending.items()},
         "sends": campaign.sends,
     }
+    if campaign.failed:  # only when there is any: older states stay byte for byte the same
+        data["failed"] = {fp: list(digests) for fp, digests in campaign.failed.items()}
+    return data
 
 
 def _listed(key: str, digests: dict[str, None]) -> str:
@@ -118,4 +121,6 @@ def _load_campaign(data: dict[str, Any], where: str) -> CampaignState:
         if not loaded.simulated:  # older runners kept simulations pending: they reached nobody
             campaign.pending[rid] = loaded
     campaign.sends = list(data.get("sends", []))
+    for fp, digests in data.get("failed", {}).items():
+        campaign.failed[fp] = dict.fromkeys(digests)
     return campaign
