@@ -48,7 +48,10 @@ def forget(backend: Backend, name: str) -> str:
         backend.ensure_created()
         backend.record(Forget(name, time.time()))
         backend.commit()
-    return f"{name}: forgotten; the next apply calls all of its recipients again"
+    return (
+        f"{name}: forgotten; the next apply calls all of its recipients again "
+        "(with new request_ids, which the provider does not refuse as repeats)"
+    )
 
 
 def accept(backend: Backend, project: Project, name: str) -> str:

@@ -32,9 +32,16 @@ from runner.wire import E164, PAYLOAD_JSON, encode_payload, spliced_json
 BATCH_SIZE = 500
 
 
-def derive_request_id(campaign: str, fingerprint: str, numbers: tuple[str, ...]) -> str:
-    """Same campaign, message and numbers: same id, on any machine, in any order."""
-    material = "\n".join([campaign, fingerprint, *sorted(numbers)])
+def derive_request_id(
+    campaign: str, fingerprint: str, numbers: tuple[str, ...], generation: int = 0
+) -> str:
+    """Same campaign, message and numbers: same id, on any machine, in any order.
+
+    A campaign forgotten from the state gets new ids (its generation, left out while 0 so
+    that every id made before stays the same): the provider would refuse the old ones.
+    """
+    forgotten = [f"generation {generation}"] if generation else []
+    material = "\n".join([campaign, *forgotten, fingerprint, *sorted(numbers)])
     return "rn-" + hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -58,6 +65,7 @@ class Batch:
     resend: bool = False
     cost: float = 0.0
     digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    generation: int = 0  # times the campaign was forgotten: part of its request_id
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "digests", aligned_digests(self.numbers, self.digests))
@@ -184,6 +192,7 @@ def make_plan(project: Project, state: State, now: float, simulate: bool = False
                 now,
                 simulate or campaign.simulate,
                 index,
+                state.generations.get(campaign.name, 0),
             )
             if change.batches or change.pending or change.removed:
                 changes.append(change)
@@ -205,9 +214,10 @@ def _plan_campaign(
     now: float,
     simulate: bool,
     index: PendingIndex,
+    generation: int,
 ) -> Change:
     known = known or CampaignState()
-    pending, resend = _pending(campaign, known, pricing, now, simulate)
+    pending, resend = _pending(campaign, known, pricing, now, simulate, generation)
     pending += pending_elsewhere(index, campaign, now)
     base = Change(
         campaign.name,
@@ -234,7 +244,7 @@ def _plan_campaign(
             todo = [(n, d) for n, d in pairs if d not in delivered]
         todo.sort()  # batches are cut from sorted numbers, whatever order a Message has
         todo_by_message.append((message, todo))
-        batches += _cut(campaign.name, message, todo, pricing, simulate)
+        batches += _cut(campaign.name, message, todo, pricing, simulate, generation)
     changed, added, diffs = _classify(known, todo_by_message)
     failed, failures = _failed_last_time(known, todo_by_message)
     return Change(
@@ -259,6 +269,7 @@ def _cut(
     todo: list[tuple[str, str]],
     pricing: _Pricing,
     simulate: bool,
+    generation: int,
 ) -> list[Batch]:
     batches = []
     for start in range(0, len(todo), BATCH_SIZE):
@@ -267,25 +278,32 @@ def _cut(
             Batch(
                 name,
                 message.fingerprint,
-                derive_request_id(name, message.fingerprint, numbers),
+                derive_request_id(name, message.fingerprint, numbers, generation),
                 message.body,
                 numbers,
                 simulate,
                 cost=pricing.total(numbers),
                 digests=digests,
+                generation=generation,
             )
         )
     return batches
 
 
 def _pending(
-    campaign: Campaign, known: CampaignState, pricing: _Pricing, now: float, simulate: bool
+    campaign: Campaign,
+    known: CampaignState,
+    pricing: _Pricing,
+    now: float,
+    simulate: bool,
+    generation: int,
 ) -> tuple[tuple[Pending, ...], list[Batch]]:
     """Sends with an intent but no outcome: re-send exactly that batch, or refuse."""
     pending, resend = [], []
     messages = {m.fingerprint: m for m in campaign.messages}
     for intent in sorted(known.pending.values(), key=lambda i: i.time):
-        batch, why = _rebuild(campaign.name, intent, messages.get(intent.fingerprint), now)
+        message = messages.get(intent.fingerprint)
+        batch, why = _rebuild(campaign.name, intent, message, now, generation)
         if batch is not None and simulate:
             # a simulation records nothing: only a real re-send can settle a real send
             batch, why = None, "a real send of unknown outcome: run apply without --simulate first"
@@ -302,13 +320,14 @@ def _pending(
                     False,
                     True,
                     cost,
+                    generation=generation,
                 )
             )
     return tuple(pending), resend
 
 
 def _rebuild(
-    name: str, intent: Intent, message: Message | None, now: float
+    name: str, intent: Intent, message: Message | None, now: float, generation: int
 ) -> tuple[Batch | None, str | None]:
     resolve = resolve_hint(name, intent.request_id)
     if now - intent.time > RESOLVE_WINDOW_SECONDS:
@@ -320,7 +339,7 @@ def _rebuild(
         else []
     )
     numbers = tuple(n for n, _ in pairs)
-    request_id = derive_request_id(name, intent.fingerprint, numbers)
+    request_id = derive_request_id(name, intent.fingerprint, numbers, generation)
     if message is None or len(numbers) != len(wanted) or request_id != intent.request_id:
         return None, f"the files no longer produce this exact batch; {resolve}"
     digests = tuple(d for _, d in pairs)

@@ -130,8 +130,9 @@ def test_state_list_show_forget(project: ProjectDir) -> None:
     assert project.run("plan", "--detailed-exitcode").code == 0
 
     forgot = project.run("state", "forget", "alpha")
-    assert (
-        forgot.out.strip() == "alpha: forgotten; the next apply calls all of its recipients again"
+    assert forgot.out.strip() == (
+        "alpha: forgotten; the next apply calls all of its recipients again "
+        "(with new request_ids, which the provider does not refuse as repeats)"
     )
     assert "alpha" not in project.run("state", "list").out
     plan = project.run("plan", "--detailed-exitcode")
@@ -463,3 +464,20 @@ def test_a_commit_after_letting_the_lock_go_reads_what_others_wrote(tmp_path: Pa
         state = first.commit()
     assert list(state.campaigns["alpha"].messages["f" * 64].delivered) == digests
     assert state.serial == 2
+
+
+@both_backends
+def test_forget_within_the_dedup_window_calls_everyone_again_as_it_promises(
+    project: ProjectDir, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    numbers = us_numbers(3)
+    write_campaign(project, "notice", "Hello.", numbers)
+    apply = ("apply", "--auto-approve", "--api-url", emulator.url)
+    assert project.run(*apply, env=API_ENV, stdin="").code == 0
+    assert "calls all of its recipients again" in project.run("state", "forget", "notice").out
+    saved = tmp_path / "plan.json"
+    assert project.run("plan", "--out", str(saved)).code == 0  # a saved plan checks its ids
+    again = project.run(*apply, str(saved), env=API_ENV, stdin="")
+    assert again.code == 0, again
+    # the provider remembers the first request_ids for 24 h: new ones, or nobody is called
+    assert emulator.pairs() == {("Hello.", n): 2 for n in numbers}

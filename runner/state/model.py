@@ -213,6 +213,9 @@ class State:
     serial: int = 0
     version: int = STATE_VERSION
     campaigns: dict[str, CampaignState] = field(default_factory=dict)
+    # How many times each campaign was forgotten: part of its request_ids from then on, so
+    # that the provider does not refuse the calls `state forget` promised as repeats.
+    generations: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def new(cls) -> State:
@@ -232,6 +235,7 @@ class State:
             self._fold_resolve(entry)
         elif isinstance(entry, Forget):
             self.campaigns.pop(entry.campaign, None)
+            self.generations[entry.campaign] = self.generations.get(entry.campaign, 0) + 1
 
     def _fold_intent(self, intent: Intent) -> None:
         if intent.simulated:  # older runners recorded simulations: they reached nobody

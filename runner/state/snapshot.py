@@ -45,6 +45,8 @@ def dump_state(state: State) -> bytes:
         "serial": state.serial,
         "campaigns": {name: _dump_campaign(c, aside) for name, c in state.campaigns.items()},
     }
+    if state.generations:  # only once a campaign was forgotten: older states stay the same
+        data["generations"] = state.generations
     text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False)
     pieces = re.split(f'(?m)^( *"delivered": )"{marker}([0-9]+)"', text)
     for at in range(1, len(pieces), 3):  # pieces: text, key, list index, text, key, ...
@@ -98,6 +100,7 @@ def load_state(raw: bytes, where: str) -> State:
         state = State(lineage=data["lineage"], serial=data["serial"], version=data["version"])
         for name, campaign in data.get("campaigns", {}).items():
             state.campaigns[name] = _load_campaign(campaign, f"campaigns.{quoted(name)}")
+        state.generations = {str(k): int(v) for k, v in data.get("generations", {}).items()}
     except StateError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
