@@ -140,13 +140,45 @@ def copy_state(source: Backend, destination: Backend, force: bool) -> str:
 
 
 def refuse_overwrite(state: State, there: State, where: str) -> None:
-    """A destination may only be empty or an older copy of the same state, unless forced."""
+    """A destination may only be empty or an older copy of this very state, unless forced.
+
+    The serial alone cannot tell: two copies of one state written apart can reach any serial.
+    An older copy holds nothing its source lacks; a copy that does has diverged.
+    """
     if not there.lineage:
         return
     if there.lineage != state.lineage:
         problem = f"holds another state (lineage {there.lineage})"
-    elif there.serial >= state.serial:
+    elif there.serial == state.serial:  # the same content was already answered above
+        problem = f"has diverged (serial {there.serial} in both, different records)"
+    elif there.serial > state.serial:
         problem = f"is ahead or has diverged (serial {there.serial}, source {state.serial})"
     else:
-        return
+        lacking = records_lacking(state, there)
+        if not lacking:
+            return
+        problem = (
+            f"has diverged: it holds records the source lacks ({lacking}; serial "
+            f"{there.serial}, source {state.serial})"
+        )
     raise StateError(f"{where} {problem}; nothing was copied: pass --force to overwrite it")
+
+
+def records_lacking(source: State, older: State) -> str:
+    """What `older` knows that `source` does not, for the first campaign where it differs."""
+    for name, campaign in sorted(older.campaigns.items()):
+        if source.generations.get(name, 0) > older.generations.get(name, 0):
+            continue  # forgotten at the source since: what the copy knew was dropped there
+        known = source.campaigns.get(name)
+        if known is None:
+            return f"campaign {name}"
+        if known.sends[: len(campaign.sends)] != campaign.sends:
+            return f"sends of {name}"
+        for fingerprint, message in campaign.messages.items():
+            have = known.messages.get(fingerprint)
+            if have is None or not message.delivered.keys() <= have.delivered.keys():
+                return f"deliveries of {name}"
+        settled = {s["request_id"] for s in known.sends}
+        if any(r not in known.pending and r not in settled for r in campaign.pending):
+            return f"pending sends of {name}"
+    return ""
