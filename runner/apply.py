@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from runner.project import Project
 from runner.state import Backend
 from runner.state.local import LocalState
 from runner.state.model import Intent, Outcome, State, body_for_state
+from runner.stopping import stopped_by_signals
 from runner.target import Target
 
 
@@ -50,6 +51,7 @@ class ApplyResult:
     residual_credit: float | None = None
     send_seconds: float = 0.0  # first intent to last outcome recorded
     state_error: str | None = None  # why the state stopped recording, if it did
+    interrupted: str = ""  # the signal that stopped the sending, if one did
 
     @property
     def failures(self) -> tuple[BatchResult, ...]:
@@ -75,32 +77,62 @@ class Sender:
         client: OctopushClient,
         concurrency: int,
         on_done: Callable[[BatchResult], None] = lambda r: None,
+        gave_up: Callable[[], bool] = lambda: False,
     ) -> None:
         self.backend = backend
         self.client = client
         self.concurrency = max(1, concurrency)
         self.on_done = on_done
+        self.gave_up = gave_up  # after a stop: True once the answers in flight had their time
         self._broken: str | None = None
         self.state_error: str | None = None
-        self._guard = threading.Lock()
+        self._guard = threading.RLock()  # a signal handler may stop us while it is held
 
     def send_all(self, batches: Sequence[Batch]) -> list[BatchResult]:
         results: list[BatchResult | None] = [None] * len(batches)
         slots = threading.Semaphore(2 * self.concurrency)
-        futures = []
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="send") as pool:
+        futures: dict[Future[None], int] = {}
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="send")
+        try:
             for group in self._groups(len(batches), slots):
                 for index in self._record_intents(group, batches, results, slots):
-                    futures.append(pool.submit(self._finish, index, batches[index], results, slots))
-        for future in futures:
-            future.result()  # an unexpected error in a sender surfaces here
-        return [r for r in results if r is not None]
+                    futures[pool.submit(self._finish, index, batches[index], results, slots)] = (
+                        index
+                    )
+            self._wait(futures, batches, results)
+        finally:  # after a stop, a request still hanging is left to its thread: it is pending
+            pool.shutdown(wait=not self._broken, cancel_futures=True)
+        return [
+            result or BatchResult(batches[i], "unknown", error="no answer before the stop")
+            for i, result in enumerate(results)
+        ]
+
+    def _wait(
+        self,
+        futures: dict[Future[None], int],
+        batches: Sequence[Batch],
+        results: list[BatchResult | None],
+    ) -> None:
+        """Wait for every answer; after a stop, only until `gave_up` says so."""
+        waiting = set(futures)
+        while waiting:
+            done, waiting = wait(waiting, timeout=0.1)
+            for future in done:
+                future.result()  # an unexpected error in a sender surfaces here
+            if waiting and self._broken and self.gave_up():
+                break
+        for future in waiting:
+            if future.cancel():  # its turn never came: nothing left, say so in the state
+                batch = batches[futures[future]]
+                self._not_sent(batch)
+                results[futures[future]] = BatchResult(batch, "skipped", error="not sent")
 
     def _groups(self, total: int, slots: threading.Semaphore) -> Iterator[list[int]]:
         """Wait for one free slot, then take every other free slot: one fsync for them all."""
         index = 0
         while index < total:
-            slots.acquire()
+            while not slots.acquire(timeout=0.1) and not self._broken:
+                pass  # after a stop, the rest are skipped without waiting for a slot
             group = [index]
             index += 1
             while index < total and len(group) < self.concurrency and slots.acquire(False):
@@ -136,7 +168,8 @@ class Sender:
     ) -> None:
         result = BatchResult(batch, "unknown", error="interrupted before its answer")
         try:
-            if self._broken:  # recorded ahead, but the state can no longer record its answer
+            if self._broken:  # recorded ahead, then stopped before it left
+                self._not_sent(batch)
                 result = BatchResult(batch, "skipped", error=f"not sent: {self._broken}")
                 return
             result = self._send(batch)
@@ -177,6 +210,11 @@ class Sender:
             self._stop(str(e), state=True)
             return BatchResult(batch, "unknown", outcome, f"sent, but not recorded: {e}")
         return BatchResult(batch, status, outcome, outcome.message)
+
+    def _not_sent(self, batch: Batch) -> None:
+        """Close the intent of a batch that never left, so it is not pending (if we still can)."""
+        with contextlib.suppress(StateError):
+            self.backend.record(Outcome(batch.request_id, "not-sent", time.time()))
 
     def _stop(self, reason: str, state: bool = False) -> None:
         with self._guard:
@@ -284,6 +322,7 @@ def run_apply(
     """Plan (or load a saved plan), ask, then send; the lock is held from plan to last record."""
     login, key = credentials(request)
     with (
+        stopped_by_signals() as stop,
         api_target(request, project, state_option, target) as (url, backend),
         backend.locked("apply"),
     ):
@@ -299,7 +338,8 @@ def run_apply(
         backend.ensure_created()
         with OctopushClient(url, login, key) as client:
             started = time.perf_counter()
-            sender = Sender(backend, client, request.concurrency, on_done)
+            sender = Sender(backend, client, request.concurrency, on_done, stop.gave_up)
+            stop.while_sending(sender._stop)
             results = sender.send_all(batches)
             elapsed = time.perf_counter() - started
             credit = next(
@@ -315,4 +355,4 @@ def run_apply(
             backend.commit()
         except StateError as e:  # the journal keeps every record; say what was sent first
             state_error = state_error or str(e)
-        return ApplyResult(tuple(results), blocked, credit, elapsed, state_error)
+        return ApplyResult(tuple(results), blocked, credit, elapsed, state_error, stop.reason)

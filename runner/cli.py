@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from runner import __version__, operations, planfile, report, report_plan, schemas
+from runner import __version__, operations, planfile, report, report_plan, schemas, stopping
 from runner.errors import InputError, RunnerError, StateError
 from runner.escape import json_text, terminal
 from runner.project import Project, load_config, load_project, parse_variables
@@ -357,6 +357,8 @@ def apply(
     )
     if result.state_error:  # the summary above says what was sent; this says why it stopped
         raise StateError(f"{result.state_error}; sending stopped")
+    if result.interrupted:  # folded and said; a request left hanging must not delay the exit
+        stopping.leave(1)
     if not result.ok:
         raise SystemExit(1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +183,7 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
         "residual_credit": result.residual_credit,
         "send_seconds": round(result.send_seconds, 3),
         "blocked": list(result.blocked),
+        "interrupted": result.interrupted or None,
         "failures": [
             {
                 "campaign": r.batch.campaign,
@@ -217,4 +219,18 @@ def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
     for name in data["blocked"]:
         blocked = f"blocked: {name} has sends of unknown outcome; see `runner plan`"
         lines.append(style.error(blocked))
+    if result.interrupted:
+        lines.append(interrupted_text(result))
     return "\n".join(lines)
+
+
+def interrupted_text(result: ApplyResult) -> str:
+    """What a stop left undone; the state file already knows all of it."""
+    counts = Counter(r.status for r in result.failures)
+    text = f"{result.interrupted}: stopped starting batches; {counts['skipped']:,} not sent"
+    if counts["unknown"]:
+        text += (
+            f", {counts['unknown']:,} without an answer (pending: the next apply re-sends "
+            "them with the same request_id, which the provider refuses if it had them)"
+        )
+    return text + "; run `runner plan` to see what is left"
