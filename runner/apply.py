@@ -52,6 +52,7 @@ class ApplyResult:
     send_seconds: float = 0.0  # first intent to last outcome recorded
     state_error: str | None = None  # why the state stopped recording, if it did
     interrupted: str = ""  # the signal that stopped the sending, if one did
+    held: tuple[tuple[str, str], ...] = ()  # (campaign, why) for those blocked by the files
 
     @property
     def failures(self) -> tuple[BatchResult, ...]:
@@ -329,9 +330,10 @@ def run_apply(
         state = backend.commit()  # fold what a killed apply left, even if nothing is sent now
         plan, batches, shown = batches_to_send(request, project, state)
         blocked = tuple(c.campaign for c in plan.changes if c.blocked) if plan else ()
+        held = tuple((c.campaign, c.held) for c in plan.changes if c.held) if plan else ()
         show(shown, batches)
         if not batches:
-            return ApplyResult((), blocked)
+            return ApplyResult((), blocked, held=held)
         check_budget(batches, request.max_cost)
         if not request.auto_approve and not confirm():
             raise RunnerError("apply cancelled; nothing was sent")

@@ -193,10 +193,9 @@ def cli(ctx: click.Context) -> None:
 def validate(
     settings: Settings, fmt: str, variables: tuple[str, ...], var_files: tuple[str, ...]
 ) -> None:
-    """Check every campaign file, template and recipient list; send nothing."""
+    """Check every campaign file, template and recipient list; read no state, send nothing."""
     try:
-        project, state = settings.project_and_state(variables, var_files)
-        operations.planned(project, state)
+        project = settings.project(variables, var_files)  # files only: no state, no database
     except InputError as e:
         if fmt == "json":
             click.echo(json.dumps(report.problems_json(e.problems), indent=2))

@@ -217,7 +217,12 @@ def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
             + "; run `runner plan` to see what is left"
         )
     for name in data["blocked"]:
-        blocked = f"blocked: {name} has sends of unknown outcome; see `runner plan`"
+        held = dict(result.held).get(name)
+        blocked = (
+            f"blocked: {name}: {held}"
+            if held
+            else f"blocked: {name} has sends of unknown outcome; see `runner plan`"
+        )
         lines.append(style.error(blocked))
     if result.interrupted:
         lines.append(interrupted_text(result))
