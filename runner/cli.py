@@ -18,6 +18,7 @@ import click
 from runner import __version__, operations, planfile, report, report_plan, schemas, stopping
 from runner.errors import InputError, RunnerError, StateError
 from runner.escape import json_text, terminal
+from runner.progress import Progress
 from runner.project import Project, load_config, load_project, parse_variables
 from runner.state import Backend, State, open_state, state_location
 from runner.style import Style, colour_wanted
@@ -328,14 +329,14 @@ def apply(
         )
     project = settings.project(variables, var_files)
     target = settings.target(project.config, api_url, emulator)
-    progress = Progress(enabled=sys.stderr.isatty() and fmt == "text")
+    progress = Progress(enabled=settings.verbose >= 0)
 
     def show(shown: Any, batches: list[Any]) -> None:
         if fmt == "text" and settings.verbose >= 0:
             for line in report_plan.target_change_text(shown.saved_target, target):
                 click.echo(line)
             click.echo(report_plan.plan_text(shown.plan, style=settings.style, target=target))
-        progress.total = len(batches)
+        progress.start(len(batches))
 
     def confirm() -> bool:
         answer = click.prompt(
@@ -343,10 +344,12 @@ def apply(
         )
         return bool(answer == "yes")
 
-    result = applying.run_apply(
-        request, project, settings.state, show, confirm, progress.step, target
-    )
-    progress.close()
+    try:
+        result = applying.run_apply(
+            request, project, settings.state, show, confirm, progress.step, target
+        )
+    finally:
+        progress.close()
     if result is None:
         return
     click.echo(
@@ -360,28 +363,6 @@ def apply(
         stopping.leave(1)
     if not result.ok:
         raise SystemExit(1)
-
-
-class Progress:
-    """A progress bar on stderr, only on a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.total, self.done = enabled, 0, 0
-
-    def step(self, result: Any) -> None:
-        self.done += 1
-        if self.enabled:
-            width = 30
-            filled = width * self.done // max(self.total, 1)
-            click.echo(
-                f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} batches",
-                nl=False,
-                err=True,
-            )
-
-    def close(self) -> None:
-        if self.enabled and self.done:
-            click.echo(err=True)
 
 
 @cli.command("emulator")
