@@ -171,3 +171,26 @@ def test_the_pre_commit_hook_validates_the_example_project() -> None:
     )
     assert done.returncode == 0, done
     assert "campaign" in done.stdout
+
+
+def test_the_pre_commit_hook_needs_no_database_driver(project: ProjectDir) -> None:
+    """A repository whose state is in PostgreSQL, on a laptop without psycopg: the hook passes."""
+    [hook] = load(REPO / ".pre-commit-hooks.yaml")  # type: ignore[misc]
+    config = (project.root / "runner.yaml").read_text()
+    project.write("runner.yaml", config + "project: acme\nstate: postgresql://u:p@127.0.0.1:1/db\n")
+    write_campaign(project, "notice", "Hello.", us_numbers(2))
+    blocker = project.root.parent / "no-psycopg" / "psycopg"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n"
+    )
+    entry = shlex.split(hook["entry"])
+    executable = shutil.which(entry[0], path=str(BIN))
+    assert executable
+    env = {k: v for k, v in os.environ.items() if k != "RUNNER_STATE"}
+    env["PYTHONPATH"] = str(blocker.parent)
+    done = subprocess.run(
+        [executable, *entry[1:]], cwd=project.root, env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done
+    assert "ok: 1 campaign" in done.stdout
