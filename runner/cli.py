@@ -477,6 +477,24 @@ def state_pull(settings: Settings, location: str, force: bool) -> None:
     click.echo(operations.copy_state(other, backend, force))
 
 
+@cli.command("init")
+@click.argument("folder", default=".", required=False, metavar="[DIR]")
+@pass_settings
+def init_command(settings: Settings, folder: str) -> None:
+    """Create a starting project in DIR (default: here); overwrites nothing."""
+    from runner import starter
+
+    answers = starter.Answers()
+    if sys.stdin.isatty() and sys.stdout.isatty():  # without a terminal, ask nothing
+        answers = starter.Answers(
+            click.prompt("Default region for national numbers (ISO code)", default="US"),
+            click.prompt("Voice language", default="en-US"),
+        )
+    target = settings.path(folder)
+    created = starter.create_project(target, answers)
+    click.echo(report.init_text(target, created))
+
+
 @cli.command("force-unlock")
 @click.argument("lock_id")
 @pass_settings

@@ -171,6 +171,17 @@ def state_show(state: State, name: str) -> str:
     return "\n".join(lines)
 
 
+def init_text(folder: object, created: list[str]) -> str:
+    lines = [f"Created a runner project in {folder}:", *(f"  {name}" for name in created)]
+    return "\n".join(
+        [
+            *lines,
+            "Next: `runner validate`, then `runner plan`, then `runner apply --emulator` "
+            "(a local emulator: nobody is called).",
+        ]
+    )
+
+
 def apply_summary(result: ApplyResult) -> dict[str, Any]:
     delivered = [r for r in result.results if r.delivered]
     return {
