@@ -119,3 +119,25 @@ def test_a_cancelled_apply_then_a_new_number_calls_nobody_twice(
     apply_until_success(project, emulator.url, limit=2)
     duplicates, losses, strays = delivery_errors(emulator.pairs(), wanted)
     assert (duplicates, losses, strays) == (0, 0, 0)
+
+
+def test_answers_that_do_not_come_are_not_waited_for_past_the_grace(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    """A provider slower than the CI's grace: the exit still folds in time, the batch is pending,
+    and the next apply settles it with the same request_id, calling nobody twice."""
+    emulator = emulators("--latency", "12", "--credit", "1000000")
+    wanted = write_campaigns(project, [3, 3])
+    for signals, limit in (((signal.SIGTERM,), 7.0), ((signal.SIGINT, signal.SIGTERM), 2.5)):
+        keep_only_the_snapshot(project.root)
+        process = start_apply(project, emulator.url, 2)
+        wait_until((project.root / "runner.state.json.journal").exists)
+        time.sleep(0.3)
+        seconds = stop(process, signals)
+        assert seconds < limit, f"{seconds:.1f} s to stop after {signals}"
+        assert process.returncode == 1
+        state = (project.root / "runner.state.json").read_text()
+        assert '"pending"' in state and "rn-" in state  # the unanswered batches, folded
+    keep_only_the_snapshot(project.root)
+    apply_until_success(project, emulator.url, limit=2)
+    assert_exactly_once(emulator.pairs(), wanted)
