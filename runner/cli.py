@@ -357,10 +357,12 @@ def apply(
         if fmt == "json"
         else report.apply_text(result, settings.style)
     )
+    if result.interrupted:  # folded and said; a request left hanging must not delay the exit
+        if result.state_error:
+            click.echo(f"runner: {result.state_error}; sending stopped", err=True)
+        stopping.leave(1)
     if result.state_error:  # the summary above says what was sent; this says why it stopped
         raise StateError(f"{result.state_error}; sending stopped")
-    if result.interrupted:  # folded and said; a request left hanging must not delay the exit
-        stopping.leave(1)
     if not result.ok:
         raise SystemExit(1)
 
