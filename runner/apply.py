@@ -357,4 +357,4 @@ def run_apply(
             backend.commit()
         except StateError as e:  # the journal keeps every record; say what was sent first
             state_error = state_error or str(e)
-        return ApplyResult(tuple(results), blocked, credit, elapsed, state_error, stop.reason)
+        return ApplyResult(tuple(results), blocked, credit, elapsed, state_error, stop.reason, held)

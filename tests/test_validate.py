@@ -271,10 +271,11 @@ def test_a_past_send_at_is_valid_input_and_blocks_the_campaign_in_plan(
     assert "Blocked until resolved: drill." in plan.out
     held = json.loads(project.run("plan", "--format", "json").out)["campaigns"][0]["held"]
     assert held == reason
+    project.write("campaigns/other.yaml", drill("other"))  # not blocked: it is sent
     apply = project.run("apply", "--auto-approve", "--api-url", emulator.url, env=API_ENV)
     assert apply.code == 1, apply
     assert f"blocked: drill: {reason}" in apply.out
-    assert emulator.sends() == []
+    assert [s["text"] for s in emulator.sends()] == ["The failover drill starts in ten minutes."]
 
 
 def test_validate_reads_no_state(project: ProjectDir) -> None:
