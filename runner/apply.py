@@ -342,7 +342,12 @@ def run_apply(
             started = time.perf_counter()
             sender = Sender(backend, client, request.concurrency, on_done, stop.gave_up)
             stop.while_sending(sender._stop)
-            results = sender.send_all(batches)
+            try:
+                results = sender.send_all(batches)
+            except BaseException:  # every exit folds, an unexpected one too
+                with contextlib.suppress(StateError):
+                    backend.commit()
+                raise
             elapsed = time.perf_counter() - started
             credit = next(
                 (
