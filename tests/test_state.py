@@ -33,6 +33,7 @@ from conftest import (
     us_numbers,
     write_campaign,
 )
+from silent_api import silent_api
 
 from runner.recipients import digest_number
 from runner.state.model import Accept, entry_to_dict
@@ -369,10 +370,7 @@ def test_a_killed_apply_leaves_a_journal_the_next_command_replays(project: Proje
     two_campaigns(project)
     project.run("state", "accept", "alpha")
     snapshot = latest_snapshot(project)
-    with socket.socket() as silent:  # accepts connections, never answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1/public"
+    with silent_api() as url:  # answers the balance, never a send
         command = [sys.executable, "-m", "runner", "-C", str(project.root), "apply"]
         with subprocess.Popen(
             [*command, "--auto-approve", "--api-url", url],
