@@ -386,8 +386,16 @@ def apply(
 @click.option(
     "--record", type=click.Path(dir_okay=False), help="JSON-lines file of accepted sends."
 )
+@click.option(
+    "--remember",
+    type=click.Path(dir_okay=False),
+    help="A --record file of earlier sends whose request_ids are refused as repeats.",
+)
+@click.option("--clock-offset", type=float, default=0.0, metavar="SECONDS", help="Move the clock.")
+@click.option("--login", help="Accept only this api-login (default: any).")
+@click.option("--key", help="Accept only this api-key (default: any).")
 def emulator_command(**options: Any) -> None:
-    """Run a local Octopush API emulator (any credentials are accepted)."""
+    """Run a local Octopush API emulator (any credentials are accepted unless given)."""
     from runner.emulator import Emulator, EmulatorOptions
 
     server = Emulator(EmulatorOptions(**options)).bind()

@@ -195,6 +195,13 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
         "send_seconds": round(result.send_seconds, 3),
         "blocked": list(result.blocked),
         "interrupted": result.interrupted or None,
+        "stopped": result.stopped,
+        "notices": list(result.notices),
+        "warnings": [
+            {"campaign": r.batch.campaign, "request_id": r.batch.request_id, "message": w}
+            for r in delivered
+            if r.outcome and (w := r.outcome.warning)
+        ],
         "failures": [
             {
                 "campaign": r.batch.campaign,
@@ -208,6 +215,34 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
     }
 
 
+def _failure_lines(failures: list[dict[str, Any]], stopped: str | None, style: Style) -> list[str]:
+    """A line per failed batch; once sending stopped, the reason once, with what it cost."""
+    lines, refused, unstarted = [], 0, 0
+    for failure in failures:
+        if stopped and failure["status"] == "skipped":
+            unstarted += 1
+            continue
+        if stopped and failure["message"] == stopped:  # the refusal that stopped the apply
+            refused += 1
+            continue
+        where = f"{failure['campaign']} {failure['request_id']}"
+        if failure["status"] == "blocked":
+            lines.append(style.error(terminal(f"blocked: {where}: {failure['message']}")))
+            continue
+        code = f" (code {failure['code']})" if failure["code"] else ""
+        failed = f"failed: {where}: {failure['status']}{code} {failure['message']}".rstrip()
+        lines.append(style.error(terminal(failed)))
+    if stopped:
+        counts = [
+            f"{plural(n, 'batch')} {what}"
+            for n, what in ((refused, "refused so"), (unstarted, "not started"))
+            if n
+        ]
+        stop = f"stopped: {stopped}" + (f" ({', '.join(counts)})" if counts else "")
+        lines.append(style.error(terminal(stop)))
+    return lines
+
+
 def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
     data = apply_summary(result)
     credit = data["residual_credit"]
@@ -217,11 +252,11 @@ def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
         f"{plural(data['contacts'], 'contact')}, total cost {data['total_cost']:,.2f} €"
     )
     head += f", residual credit {credit:,.2f} €." if credit is not None else "."
-    lines = [style.strong(head)]
-    for failure in data["failures"]:
-        code = f" (code {failure['code']})" if failure["code"] else ""
-        failed = f"{failure['campaign']} {failure['request_id']}: {failure['status']}{code}"
-        lines.append(style.error(terminal(f"failed: {failed} {failure['message']}".rstrip())))
+    lines = [*data["notices"], style.strong(head)]
+    for warning in data["warnings"]:
+        where = f"{warning['campaign']} {warning['request_id']}"
+        lines.append(terminal(f"warning: {where}: {warning['message']}"))
+    lines += _failure_lines(data["failures"], data["stopped"], style)
     if data["failures"]:
         lines.append(
             f"{plural(len(data['failures']), 'batch')} not delivered"

@@ -34,6 +34,9 @@ class Intent:
     time: float
     simulated: bool = False
     kind: str = "intent"
+    # An attempt of this request_id had an unknown fate (no outcome, or "unknown"): from then
+    # on only a duplicate settles it; any other refusal says nothing of that attempt.
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ _KINDS: dict[str, type[Any]] = {
     "forget": Forget,
 }
 DELIVERED = frozenset({"sent", "duplicate"})
+SETTLING = DELIVERED | {"simulated"}  # outcomes that settle a batch, whatever came before
 
 
 def body_for_state(body: Mapping[str, Any], numbers: Iterable[str]) -> dict[str, Any]:
@@ -207,7 +211,8 @@ class State:
         if earlier is not None:
             # A re-send of a batch still pending: the provider's 24 h window runs from the
             # first request it may have accepted, so the age must too.
-            intent = replace(intent, time=min(earlier.time, intent.time))
+            # Its earlier attempt had no outcome, or an unknown one.
+            intent = replace(intent, time=min(earlier.time, intent.time), uncertain=True)
         pending[intent.request_id] = intent
 
     def _fold_outcome(self, outcome: Outcome) -> None:
@@ -215,8 +220,10 @@ class State:
             intent = campaign.pending.get(outcome.request_id)
             if intent is None:
                 continue
-            if outcome.status != "unknown":
+            if outcome.status in SETTLING or not (outcome.status == "unknown" or intent.uncertain):
                 del campaign.pending[outcome.request_id]
+            else:  # unknown, or refused after an attempt of unknown fate: still pending
+                campaign.pending[outcome.request_id] = replace(intent, uncertain=True)
             if outcome.status in DELIVERED and not intent.simulated:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, outcome.time)
             campaign.sends.append(_send_record(intent, outcome))
