@@ -6,8 +6,8 @@ import time
 from collections.abc import Set as AbstractSet
 
 from runner.counts import plural
-from runner.errors import InputError, RunnerError, StateError, UsageError
-from runner.plan import Plan, make_plan, send_time_problems
+from runner.errors import RunnerError, StateError, UsageError
+from runner.plan import Plan, make_plan
 from runner.project import Project
 from runner.state import Backend, open_state, state_location
 from runner.state.model import Accept, Forget, Resolve, State, body_for_state
@@ -20,13 +20,8 @@ def backend_for(project: Project, option: str | None) -> Backend:
 
 
 def planned(project: Project, state: State, simulate: bool = False) -> Plan:
-    """Plan, then refuse a send_at in the past for any campaign that still has calls to make."""
-    now = time.time()
-    plan = make_plan(project, state, now, simulate)
-    problems = send_time_problems(project, plan, now)
-    if problems:
-        raise InputError(problems)
-    return plan
+    """The plan now: a campaign whose send_at is past with people still to call is blocked."""
+    return make_plan(project, state, time.time(), simulate)
 
 
 def known_digests(state: State) -> list[AbstractSet[str]]:

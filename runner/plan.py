@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runner.bulk import paused_gc
-from runner.errors import Problem
+from runner.counts import plural
 from runner.pending import (
     Pending,
     PendingIndex,
@@ -114,10 +113,11 @@ class Change:
     removed_from_files: bool = False  # shown only for its sends of unknown outcome
     failed: int = 0  # recipients whose send was refused last time
     failures: tuple[str, ...] = ()  # the provider's code and reason for those refusals
+    held: str | None = None  # why none of its calls can go out now (a send_at already past)
 
     @property
     def blocked(self) -> bool:
-        return any(p.blocked for p in self.pending)
+        return self.held is not None or any(p.blocked for p in self.pending)
 
     @property
     def recipients(self) -> int:
@@ -194,7 +194,8 @@ def make_plan(project: Project, state: State, now: float, simulate: bool = False
                 index,
                 state.generations.get(campaign.name, 0),
             )
-            if change.batches or change.pending or change.removed:
+            change = _hold_if_past(campaign, change, now)
+            if change.batches or change.held or change.pending or change.removed:
                 changes.append(change)
     names = {c.name for c in project.campaigns}
     for name, pending in removed_pending(state, names, now):
@@ -261,6 +262,23 @@ def _plan_campaign(
         failed=failed,
         failures=failures,
     )
+
+
+def _hold_if_past(campaign: Campaign, change: Change, now: float) -> Change:
+    """A send_at already past, with people still to call: block the campaign, call nobody.
+
+    Calling now what was meant for then may be wrong, and only a person can tell. `validate`
+    reads no state, so it cannot know who is still to call: the judgement is the plan's.
+    """
+    if not change.batches or campaign.send_at is None or campaign.send_at.timestamp() >= now:
+        return change
+    line = campaign.send_at_line or campaign.line
+    reason = (
+        f"{campaign.path}:{line}: send_at {campaign.send_at.isoformat()} is in the past with "
+        f"{plural(change.recipients, 'recipient')} still to call; set a future send_at, or "
+        "remove it to call them now"
+    )
+    return replace(change, batches=(), held=reason)
 
 
 def _cut(
@@ -406,20 +424,3 @@ def _removed(
     heard_any = set().union(*(m.delivered for m in known.messages.values()))
     wanted = {d for m in campaign.messages for d in m.digests}
     return len(heard_any - wanted)
-
-
-def send_time_problems(project: Project, plan: Plan, now: float) -> list[Problem]:
-    """A send_at in the past is an error only for a campaign that still has someone to call."""
-    moment = datetime.fromtimestamp(now, UTC)
-    to_send = {c.campaign for c in plan.changes if c.batches}
-    return [
-        Problem(
-            c.path,
-            c.send_at_line or c.line,
-            "send_at",
-            f"{c.send_at.isoformat()} is in the past and "
-            "this campaign still has recipients to call; set a future time or remove it",
-        )
-        for c in project.campaigns
-        if c.name in to_send and c.send_at is not None and c.send_at < moment
-    ]

@@ -76,6 +76,8 @@ def _change_text(
     lines = [
         style.sign(f"{sign} {terminal(change.campaign)}  {', '.join(categories(change))}  {where}")
     ]
+    if change.held:
+        lines.append(f"    blocked: {change.held}")
     for pending in change.pending:
         hours = pending.age_seconds / 3600
         what = (
@@ -242,6 +244,7 @@ def plan_data(
                 "failures": list(c.failures),
                 "removed": c.removed,
                 "estimated_cost": round(c.cost, 4),
+                "held": c.held,
                 "texts": sorted({str(b.body["text"]) for b in c.batches}),
                 "diffs": [{"old": dict(old), "new": dict(new)} for old, new in c.diffs],
                 "pending": [

@@ -36,6 +36,9 @@ class Intent:
     simulated: bool = False  # only in states of older runners: such an intent is dropped
     kind: str = "intent"
     attempts: int = 1  # requests made with this request_id, counted as intents are folded
+    # An attempt of this request_id had an unknown fate (no outcome, or "unknown"): from then
+    # on only a duplicate settles it; any other refusal says nothing of that attempt.
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ _KINDS: dict[str, type[Any]] = {
     "forget": Forget,
 }
 DELIVERED = frozenset({"sent", "duplicate"})
+SETTLING = DELIVERED | {"simulated"}  # outcomes that settle a batch, whatever came before
 
 
 def body_for_state(body: Mapping[str, Any], numbers: Iterable[str]) -> dict[str, Any]:
@@ -245,8 +249,12 @@ class State:
         if earlier is not None:
             # A re-send of a batch still pending: the provider's 24 h window runs from the
             # first request it may have accepted, so the age must too.
+            # Its earlier attempt had no outcome, or an unknown one.
             intent = replace(
-                intent, time=min(earlier.time, intent.time), attempts=earlier.attempts + 1
+                intent,
+                time=min(earlier.time, intent.time),
+                attempts=earlier.attempts + 1,
+                uncertain=True,
             )
         pending[intent.request_id] = intent
 
@@ -255,11 +263,13 @@ class State:
             intent = campaign.pending.get(outcome.request_id)
             if intent is None:
                 continue
-            if outcome.status != "unknown":
+            if outcome.status in SETTLING or not (outcome.status == "unknown" or intent.uncertain):
                 del campaign.pending[outcome.request_id]
+            else:  # unknown, or refused after an attempt of unknown fate: still pending
+                campaign.pending[outcome.request_id] = replace(intent, uncertain=True)
             if outcome.status in DELIVERED:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, outcome.time)
-            elif outcome.status == "rejected":
+            elif outcome.status == "rejected" and not intent.uncertain:
                 refused = campaign.failed.setdefault(intent.fingerprint, {})
                 refused.update(dict.fromkeys(intent.recipients))
             campaign.sends.append(_send_record(intent, outcome))
