@@ -440,7 +440,10 @@ def test_a_refused_batch_shows_as_failed_last_time_not_as_added(
     emulator = emulators()
     assert apply(project, emulator).code == 0
     write_campaign(project, "notice", "Hello.", numbers)
-    poor = emulators("--credit", "0")
+    # the estimate (0.02 €) passes the balance check (0.05 €); the provider's price does not
+    config = project.root / "runner.yaml"
+    config.write_text(config.read_text() + "pricing: {default: 0.01}\n")
+    poor = emulators("--credit", "0.05")
     assert apply(project, poor).code == 1
     assert poor.sends() == []
     text = project.run("plan").out
