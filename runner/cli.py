@@ -8,6 +8,7 @@ import json
 import logging
 import shlex
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Any
 
 import click
 
-from runner import operations, planfile, report, report_plan, schemas, version
+from runner import operations, planfile, report, report_plan, schemas, stopping, version
 from runner.errors import InputError, RunnerError, StateError
 from runner.escape import json_text, terminal
+from runner.progress import Progress
 from runner.project import Project, load_config, load_project, parse_variables
 from runner.state import Backend, State, open_state, state_location
 from runner.style import Style, colour_wanted
@@ -58,6 +60,13 @@ class Settings:
     def project(self, variables: tuple[str, ...] = (), var_files: tuple[str, ...] = ()) -> Project:
         variables_ = parse_variables(variables, self._var_files(var_files), self.root)
         return load_project(self.root, self.config, variables_)
+
+    def config_project(self) -> Project:
+        """The config alone, without campaigns: what applying a saved plan needs."""
+        config, problems = load_config(self.root, self.config)
+        if problems:
+            raise InputError(problems)
+        return Project(config, ())
 
     def project_and_state(
         self, variables: tuple[str, ...] = (), var_files: tuple[str, ...] = ()
@@ -206,10 +215,9 @@ def cli(ctx: click.Context) -> None:
 def validate(
     settings: Settings, fmt: str, variables: tuple[str, ...], var_files: tuple[str, ...]
 ) -> None:
-    """Check every campaign file, template and recipient list; send nothing."""
+    """Check every campaign file, template and recipient list; read no state, send nothing."""
     try:
-        project, state = settings.project_and_state(variables, var_files)
-        operations.planned(project, state)
+        project = settings.project(variables, var_files)  # files only: no state, no database
     except InputError as e:
         if fmt == "json":
             click.echo(json.dumps(report.problems_json(e.problems), indent=2))
@@ -326,6 +334,7 @@ def apply(
     """Send what the plan shows: each recipient hears each message version at most once."""
     from runner import apply as applying
 
+    applying.refuse_plan_overrides(plan_file, simulate, variables + var_files)
     request = applying.ApplyRequest(
         settings.path(plan_file) if plan_file else None,
         auto_approve,
@@ -340,16 +349,17 @@ def apply(
             "no terminal to ask for confirmation; pass --auto-approve to apply "
             "without asking; nothing was sent"
         )
-    project = settings.project(variables, var_files)
+    # a saved plan holds its payloads: the campaign files are not read, only the config
+    project = settings.config_project() if plan_file else settings.project(variables, var_files)
     target = settings.target(project.config, api_url, emulator)
-    progress = Progress(enabled=sys.stderr.isatty() and fmt == "text")
+    progress = Progress(enabled=settings.verbose >= 0)
 
     def show(shown: Any, batches: list[Any]) -> None:
         if fmt == "text" and settings.verbose >= 0:
             for line in report_plan.target_change_text(shown.saved_target, target):
                 click.echo(line)
             click.echo(report_plan.plan_text(shown.plan, style=settings.style, target=target))
-        progress.total = len(batches)
+        progress.start(len(batches))
 
     def confirm() -> bool:
         answer = click.prompt(
@@ -357,10 +367,12 @@ def apply(
         )
         return bool(answer == "yes")
 
-    result = applying.run_apply(
-        request, project, settings.state, show, confirm, progress.step, target
-    )
-    progress.close()
+    try:
+        result = applying.run_apply(
+            request, project, settings.state, show, confirm, progress.step, target
+        )
+    finally:
+        progress.close()
     if result is None:
         return
     click.echo(
@@ -368,32 +380,14 @@ def apply(
         if fmt == "json"
         else report.apply_text(result, settings.style)
     )
+    if result.interrupted:  # folded and said; a request left hanging must not delay the exit
+        if result.state_error:
+            click.echo(f"runner: {result.state_error}; sending stopped", err=True)
+        stopping.leave(1)
     if result.state_error:  # the summary above says what was sent; this says why it stopped
         raise StateError(f"{result.state_error}; sending stopped")
     if not result.ok:
         raise SystemExit(1)
-
-
-class Progress:
-    """A progress bar on stderr, only on a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.total, self.done = enabled, 0, 0
-
-    def step(self, result: Any) -> None:
-        self.done += 1
-        if self.enabled:
-            width = 30
-            filled = width * self.done // max(self.total, 1)
-            click.echo(
-                f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} batches",
-                nl=False,
-                err=True,
-            )
-
-    def close(self) -> None:
-        if self.enabled and self.done:
-            click.echo(err=True)
 
 
 @cli.command("emulator")
@@ -415,8 +409,16 @@ class Progress:
 @click.option(
     "--record", type=click.Path(dir_okay=False), help="JSON-lines file of accepted sends."
 )
+@click.option(
+    "--remember",
+    type=click.Path(dir_okay=False),
+    help="A --record file of earlier sends whose request_ids are refused as repeats.",
+)
+@click.option("--clock-offset", type=float, default=0.0, metavar="SECONDS", help="Move the clock.")
+@click.option("--login", help="Accept only this api-login (default: any).")
+@click.option("--key", help="Accept only this api-key (default: any).")
 def emulator_command(**options: Any) -> None:
-    """Run a local Octopush API emulator (any credentials are accepted)."""
+    """Run a local Octopush API emulator (any credentials are accepted unless given)."""
     from runner.emulator import Emulator, EmulatorOptions
 
     server = Emulator(EmulatorOptions(**options)).bind()
@@ -444,7 +446,7 @@ def state_list(settings: Settings) -> None:
 def state_show(settings: Settings, name: str) -> None:
     """One campaign's messages, sends and pending intents."""
     _, backend = settings.config_and_backend()
-    click.echo(report.state_show(backend.read(), name))
+    click.echo(report.state_show(backend.read(), name, time.time()))
 
 
 @state.command("forget")
@@ -472,13 +474,27 @@ def state_accept(
 @click.argument("name")
 @click.option("--sent", "verdict", flag_value="sent", help="The provider did send them.")
 @click.option("--not-sent", "verdict", flag_value="not-sent", help="The provider never sent them.")
+@click.option(
+    "--request-id",
+    "request_ids",
+    multiple=True,
+    metavar="ID",
+    help="The pending send to settle (repeatable; `state show NAME` lists them).",
+)
+@click.option("--all", "every", is_flag=True, help="One verdict for every pending send.")
 @pass_settings
-def state_resolve(settings: Settings, name: str, verdict: str | None) -> None:
+def state_resolve(
+    settings: Settings,
+    name: str,
+    verdict: str | None,
+    request_ids: tuple[str, ...],
+    every: bool,
+) -> None:
     """Settle sends whose outcome is unknown, after checking with the provider."""
     if verdict is None:
         raise RunnerError("say what happened: --sent or --not-sent")
     _, backend = settings.config_and_backend()
-    click.echo(operations.resolve(backend, name, verdict == "sent"))
+    click.echo(operations.resolve(backend, name, verdict == "sent", request_ids, every))
 
 
 COPY_FORCE = click.option(
@@ -506,6 +522,24 @@ def state_pull(settings: Settings, location: str, force: bool) -> None:
     config, backend = settings.config_and_backend()
     other = open_state(location, config.root, config.project)
     click.echo(operations.copy_state(other, backend, force))
+
+
+@cli.command("init")
+@click.argument("folder", default=".", required=False, metavar="[DIR]")
+@pass_settings
+def init_command(settings: Settings, folder: str) -> None:
+    """Create a starting project in DIR (default: here); overwrites nothing."""
+    from runner import starter
+
+    answers = starter.Answers()
+    if sys.stdin.isatty() and sys.stdout.isatty():  # without a terminal, ask nothing
+        answers = starter.Answers(
+            click.prompt("Default region for national numbers (ISO code)", default="US"),
+            click.prompt("Voice language", default="en-US"),
+        )
+    target = settings.path(folder)
+    created = starter.create_project(target, answers)
+    click.echo(report.init_text(target, created))
 
 
 @cli.command("force-unlock")

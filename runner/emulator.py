@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TextIO
@@ -60,6 +61,7 @@ CODES: dict[str, tuple[int, str]] = {
     "simulation_mode": (446, "simulation_mode must be a boolean."),
     "auto_remove_blacklisted_numbers": (447, "auto_remove_blacklisted_numbers must be a boolean."),
     "product_name": (448, "Unknown product_name: use vocal_sms."),
+    "country_code": (449, "country_code is required with product_name."),
     "*": (100, "Unknown field or malformed body."),
 }
 
@@ -90,6 +92,8 @@ class EmulatorOptions:
     retry_after: int = 1
     seed: int | None = None
     record: str | None = None
+    clock_offset: float = 0.0  # seconds added to the clock: the provider's time, for tests
+    remember: str | None = None  # a record file of request_ids accepted earlier (one provider)
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ class _Backend:
 
     def __init__(self, options: EmulatorOptions, clock: Callable[[], float]) -> None:
         self.options = options
-        self._clock = clock
+        self._real_clock = clock
         self._lock = threading.Lock()
         self._rng = random.Random(options.seed)
         self._scripted: deque[Fault] = deque()
@@ -195,6 +199,12 @@ class _Backend:
         self._accepted_at: dict[str, float] = {}
         self._sends: list[SendRecord] = []
         self._record: TextIO | None = None
+        if options.remember:
+            self._accepted_at.update(_remembered(options.remember))
+
+    def now(self) -> float:
+        """The provider's clock: what its Date header says."""
+        return self._real_clock() + self.options.clock_offset
 
     def open_record(self) -> None:
         if self.options.record and self._record is None:
@@ -228,10 +238,18 @@ class _Backend:
     def _balance(self, headers: Mapping[str, str], query: str) -> Reply:
         if not self._authorized(headers):
             return _error(401, "credentials")
-        if parse_qs(query).get("product_name", ["vocal_sms"]) != ["vocal_sms"]:
+        asked = parse_qs(query)
+        product = asked.get("product_name")
+        if product is None:  # the account's credit, in euros
+            with self._lock:
+                return Reply(200, {"amount": self.credit, "unit": "euros"})
+        if product != ["vocal_sms"]:
             return _validation_error([CODES["product_name"]])
-        with self._lock:
-            return Reply(200, {"amount": self.credit, "unit": "EUR"})
+        if not asked.get("country_code"):
+            return _validation_error([CODES["country_code"]])
+        with self._lock:  # counted in that product's units: calls the credit still pays for
+            units = int(self.credit / self.options.price_per_contact + 1e-9)
+        return Reply(200, {"amount": units, "unit": "units"})
 
     def _send(self, headers: Mapping[str, str], body: bytes) -> Reply:
         fault = self._draw_fault()
@@ -288,7 +306,7 @@ class _Backend:
         request_id = payload.get("request_id")
         simulated = bool(payload.get("simulation_mode"))
         with self._lock:
-            now = self._clock()
+            now = self.now()
             if not simulated and self._already_sent(request_id, now):
                 return _validation_error([CODES["duplicate"]]), False
             if cost > self.credit + 1e-9:
@@ -313,6 +331,17 @@ class _Backend:
         if self._record is not None:
             self._record.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
             self._record.flush()
+
+
+def _remembered(path: str) -> dict[str, float]:
+    """request_id -> time accepted, from another emulator's record: the same provider, later."""
+    accepted: dict[str, float] = {}
+    with contextlib.suppress(FileNotFoundError), open(path, encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line) if line.strip() else {}
+            if record.get("request_id"):
+                accepted[record["request_id"]] = datetime.fromisoformat(record["time"]).timestamp()
+    return accepted
 
 
 def _matches(given: str | None, expected: str | None) -> bool:
@@ -403,6 +432,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the emulator serves benchmarks and tests."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, by the emulated provider's clock (which tests may move)."""
+        moment = self.server.backend.now() if timestamp is None else timestamp
+        return formatdate(moment, usegmt=True)
 
     def _dispatch(self) -> None:
         body = self.rfile.read(_content_length(self.headers.get("Content-Length")))

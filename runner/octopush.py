@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import random
 import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Literal, TypeGuard
 
@@ -40,9 +43,14 @@ from runner.wire import encode_payload
 
 log = logging.getLogger("runner.octopush")
 
-Status = Literal["sent", "duplicate", "rejected", "unknown"]
+Status = Literal["sent", "duplicate", "rejected", "unknown", "not-sent"]
 
 DUPLICATE_CODE = 120
+# Refusals about the account, not the batch: every later batch would meet them too.
+ACCOUNT_CODES = frozenset({101, 104})
+ACCOUNT_STATUSES = frozenset({401, 403})
+# Retry-After is honoured up to this many seconds (DESIGN.md §7); past it, the send is unknown.
+MAX_RETRY_AFTER = 120.0
 
 # The provider's known codes, with what a user should read (DESIGN.md §1).
 ERROR_MESSAGES: dict[int, str] = {
@@ -56,10 +64,15 @@ ERROR_MESSAGES: dict[int, str] = {
     442: "Voice language not supported.",
 }
 
+# A message that clearly says this request_id was sent before; a refusal that merely mentions
+# request_id with "used" or "same" ("a request_id may be used once") is not one.
+_ID = r"request[_ -]?id"
+_DONE = r"(?:sent|processed|used|submitted|received|accepted)"
 _REPEATED_REQUEST_ID = re.compile(
-    r"request[_ -]?id.*\b(already|same|repeated|duplicated?|used)\b"
-    r"|\b(already|same|repeated|duplicated?)\b.*request[_ -]?id",
-    re.IGNORECASE | re.DOTALL,
+    rf"{_ID}\b(?:(?!\bnot\b|n't)[^.;:]){{0,40}}?\b(?:(?:was|were|has\s+been|is)\s+)?already\s+(?:been\s+)?{_DONE}\b"
+    rf"|\b(?:duplicated?|repeated)\s+{_ID}\b"
+    rf"|{_ID}\s+(?:is\s+a\s+)?(?:duplicated?|repeated)\b",
+    re.IGNORECASE,
 )
 _SECRET_HEADERS = frozenset({"api-key", "api-login"})
 # Network errors after which the request may or may not have reached the provider: retried with
@@ -69,15 +82,21 @@ _RETRYABLE_ERRORS = (
     ConnectTimeoutError,
     ReadTimeoutError,
     ProtocolError,  # reset, or closed before or in the middle of the answer
-    SSLError,
+    SSLError,  # but not a certificate that fails verification: see _certificate_problem
     ProxyError,
     ClosedPoolError,
 )
+# Of those, the ones raised before a byte of the request could leave: nothing was sent.
+_NOTHING_SENT_ERRORS = (NewConnectionError, ConnectTimeoutError)
 _URL_EXAMPLE = "write it like https://api.octopush.com/v1/public"
 
 
 class OctopushError(RunnerError):
     """The API could not be used at all (bad URL, balance refused or unreachable)."""
+
+
+class CertificateError(OctopushError):
+    """The server's TLS certificate failed verification: no request left the machine."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,17 @@ class SendOutcome:
     code: int | None = None
     message: str = ""
     attempts: int = 0
+    account: bool = False  # a refusal about the account or the endpoint: stop the apply
+    warning: str = ""  # something to tell the user about a send that did succeed
+
+
+@dataclass(frozen=True)
+class Balance:
+    """GET wallet/check-balance: the credit in euros, and the provider's time (Date header)."""
+
+    amount: float
+    provider_time: float | None  # seconds since the epoch, by the provider's clock
+    local_time: float  # time.time() halfway through the request, to compare with it
 
 
 @dataclass(frozen=True)
@@ -116,6 +146,8 @@ class _Exchange:
     response: _Answer | None
     error: str
     attempts: int
+    uncertain: bool = False  # an attempt before the last may have been accepted
+    note: str = ""  # why the retries stopped early
 
 
 class OctopushClient:
@@ -129,6 +161,7 @@ class OctopushClient:
         max_attempts: int = 6,
         backoff: float = 0.2,
         max_backoff: float = 10.0,
+        max_retry_after: float = MAX_RETRY_AFTER,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = _checked_url(base_url)
@@ -136,6 +169,7 @@ class OctopushClient:
         self._max_attempts = max(1, max_attempts)
         self._backoff = backoff
         self._max_backoff = max_backoff
+        self._max_retry_after = max_retry_after
         self._sleep = sleep
         self._jitter = random.Random()
         self._headers = _headers(login, key)
@@ -167,33 +201,59 @@ class OctopushClient:
 
     def send_encoded(self, body: bytes, recipients: int) -> SendOutcome:
         """send(), for a payload already encoded as encode_payload does (Batch.payload_json)."""
-        exchange = self._exchange("POST", f"{self.base_url}/voice-campaign/send", body)
+        try:
+            exchange = self._exchange("POST", f"{self.base_url}/voice-campaign/send", body)
+        except CertificateError as e:  # at the handshake: the request never left
+            return SendOutcome("not-sent", message=str(e), attempts=1, account=True)
         return _outcome_of(exchange, recipients)
 
     def balance(self) -> float:
-        """The account's credit for voice SMS, in EUR."""
-        url = f"{self.base_url}/wallet/check-balance?product_name=vocal_sms"
+        """The account's credit, in euros."""
+        return self.check_balance().amount
+
+    def check_balance(self) -> Balance:
+        """GET wallet/check-balance: credentials, credit in euros and the provider's clock.
+
+        Without product_name the answer is `{"amount": 12.54, "unit": "euros"}`; with one it
+        would count that product's units (and need country_code), which is not money.
+        """
+        url = f"{self.base_url}/wallet/check-balance"
+        before = time.time()
         exchange = self._exchange("GET", url, None)
+        local = (before + time.time()) / 2
         response = exchange.response
         if response is None or not response.ok:
             raise OctopushError(f"cannot read the balance at {url}: {_failure_text(exchange)}")
-        amount = _json_object(response).get("amount")
-        if not _is_number(amount):
+        data = _json_object(response)
+        amount, unit = data.get("amount"), str(data.get("unit", "euros")).lower()
+        if not _is_finite(amount) or unit not in ("euros", "euro", "eur"):
             raise OctopushError(f"unexpected balance answer from {url}: {response.text[:200]!r}")
-        return float(amount)
+        return Balance(float(amount), _http_date(response.headers.get("Date")), local)
 
     def _exchange(self, method: str, url: str, body: bytes | None) -> _Exchange:
+        uncertain = False
         for attempt in range(1, self._max_attempts + 1):
-            response, error = self._attempt(method, url, body, attempt)
+            try:
+                response, error, arrived = self._attempt(method, url, body, attempt)
+            except CertificateError as e:
+                if not uncertain:
+                    raise
+                return _Exchange(None, str(e), attempt, uncertain)
             if response is not None and not _is_retryable(response.status):
-                return _Exchange(response, "", attempt)
+                return _Exchange(response, "", attempt, uncertain)
+            uncertain = uncertain or arrived
+            delay = self._delay(attempt, response)
+            if delay is None:
+                note = f"Retry-After asks for more than {self._max_retry_after:.0f} s"
+                return _Exchange(response, error, attempt, uncertain, note)
             if attempt < self._max_attempts:
-                self._sleep(self._delay(attempt, response))
-        return _Exchange(response, error, self._max_attempts)
+                self._sleep(delay)
+        return _Exchange(response, error, self._max_attempts, uncertain)
 
     def _attempt(
         self, method: str, url: str, body: bytes | None, attempt: int
-    ) -> tuple[_Answer | None, str]:
+    ) -> tuple[_Answer | None, str, bool]:
+        """The answer or the error, and whether the request may have reached the provider."""
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
             headers = redacted(self._headers)
@@ -212,17 +272,22 @@ class OctopushClient:
             )
         except HTTPError as error:
             cause = error.reason if isinstance(error, MaxRetryError) and error.reason else error
+            problem = _certificate_problem(cause)
+            if problem:
+                raise CertificateError(_certificate_text(url, problem)) from error
             if not isinstance(cause, _RETRYABLE_ERRORS):
                 raise OctopushError(f"cannot send to {url}: {cause}; check the API URL") from error
             log.debug("%s %s attempt %d failed: %s", method, url, attempt, type(cause).__name__)
-            return None, f"{type(cause).__name__}: {cause}"
+            arrived = not isinstance(cause, _NOTHING_SENT_ERRORS)
+            return None, f"{type(cause).__name__}: {cause}", arrived
         response = self._scrubbed(raw)
         if debug:
             log.debug(
                 "%s %s -> %d attempt %d headers=%s",
                 *(method, url, response.status, attempt, dict(response.headers)),
             )
-        return response, f"HTTP {response.status}"
+        # a 429 is refused before processing; a 5xx may come after the send was accepted
+        return response, f"HTTP {response.status}", response.status >= 500
 
     def _scrubbed(self, raw: urllib3.BaseHTTPResponse) -> _Answer:
         """The answer with the login and key replaced by *** wherever it echoes them: every
@@ -237,11 +302,15 @@ class OctopushClient:
                 headers.add(name, _scrub_text(value, self._secrets))
         return _Answer(raw.status, headers, body)
 
-    def _delay(self, attempt: int, response: _Answer | None) -> float:
-        """Retry-After when the server gives one, else exponential backoff with full jitter."""
+    def _delay(self, attempt: int, response: _Answer | None) -> float | None:
+        """Retry-After when the server gives one, else exponential backoff with full jitter.
+
+        None when Retry-After asks for longer than max_retry_after: waiting that long would
+        hold the apply (and its lock) for a provider that said it is not ready.
+        """
         asked = _retry_after(response)
         if asked is not None:
-            return min(asked, self._max_backoff)
+            return asked if asked <= self._max_retry_after else None
         ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
         return self._jitter.uniform(0.0, ceiling)
 
@@ -335,13 +404,53 @@ def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _retry_after(response: _Answer | None) -> float | None:
-    value = response.headers.get("Retry-After") if response is not None else None
+def _is_finite(value: Any) -> TypeGuard[int | float]:
+    return _is_number(value) and math.isfinite(value)
+
+
+def _http_date(value: str | None) -> float | None:
+    """An HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`) as seconds since the epoch, or None."""
     try:
-        seconds = float(value) if value is not None else None
+        moment = parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment.timestamp() if moment is not None and moment.tzinfo is not None else None
+
+
+def _retry_after(response: _Answer | None) -> float | None:
+    """Seconds to wait, from Retry-After in seconds or as an HTTP date (RFC 9110 §10.2.3)."""
+    value = response.headers.get("Retry-After") if response is not None else None
+    if value is None or response is None:
+        return None
+    try:
+        seconds = float(value)
     except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
-    return seconds if seconds is not None and 0 <= seconds < float("inf") else None
+        when = _http_date(value)
+        if when is None:
+            return None
+        # measured against the server's own Date when it gives one: clocks differ
+        now = _http_date(response.headers.get("Date")) or time.time()
+        seconds = max(0.0, when - now)
+    return seconds if 0 <= seconds < float("inf") else None
+
+
+def _certificate_problem(cause: BaseException) -> str:
+    """Why the server's certificate was refused, or "" for any other error."""
+    if not isinstance(cause, SSLError):
+        return ""
+    inner = cause.args[0] if cause.args else None
+    if isinstance(inner, ssl.SSLCertVerificationError):
+        return str(inner.verify_message or inner.reason or inner)
+    text = str(cause)
+    return text if "CERTIFICATE_VERIFY_FAILED" in text else ""
+
+
+def _certificate_text(url: str, problem: str) -> str:
+    host = urllib3.util.parse_url(url).host
+    return (
+        f"the TLS certificate of {host} failed verification ({problem}); nothing was sent: "
+        "check the API URL, or name your CA bundle in REQUESTS_CA_BUNDLE"
+    )
 
 
 def _json_object(response: _Answer) -> dict[str, Any]:
@@ -359,7 +468,8 @@ def _failure_text(exchange: _Exchange) -> str:
     data = _json_object(response)
     problems = _nested_problems(data) or _bare_problem(data)
     detail = "; ".join(_describe(code, text) for code, text in problems) or response.text[:200]
-    return f"HTTP {response.status} after {exchange.attempts} attempt(s): {detail}"
+    note = f"; {exchange.note}" if exchange.note else ""
+    return f"HTTP {response.status} after {exchange.attempts} attempt(s): {detail}{note}"
 
 
 def _outcome_of(exchange: _Exchange, recipients: int) -> SendOutcome:
@@ -369,22 +479,52 @@ def _outcome_of(exchange: _Exchange, recipients: int) -> SendOutcome:
     if response is None or _is_retryable(response.status):
         message = f"{_failure_text(exchange)}; the request may have been accepted"
         return SendOutcome("unknown", message=message, attempts=exchange.attempts)
-    return _refused(response, exchange.attempts)
+    outcome = _refused(response, exchange.attempts)
+    if outcome.status == "rejected" and exchange.uncertain:
+        # the refusal of a retry says nothing of the attempt whose answer was lost
+        message = f"{outcome.message}; refused after an attempt that may have been accepted"
+        return replace(outcome, status="unknown", message=message)
+    return outcome
 
 
 def _sent(response: _Answer, recipients: int, attempts: int) -> SendOutcome:
     data = _json_object(response)
+    problem = _malformed_success(response, data)
+    if problem:
+        message = f"HTTP {response.status} with {problem}; the request may have been accepted"
+        return SendOutcome("unknown", message=message, attempts=attempts)
     ticket = data.get("ticket_number") or data.get("vocal_ticket")
     contacts = data.get("number_of_contacts")
+    counted = int(contacts) if contacts is not None else recipients
+    warning = (
+        f"the provider counted {counted} of the batch's {recipients} contacts"
+        if counted < recipients
+        else ""
+    )
     return SendOutcome(
         "sent",
         ticket=str(ticket) if ticket else None,
-        contacts=int(contacts) if _is_number(contacts) else recipients,
+        contacts=counted,
         cost=_float_or_none(data.get("total_cost")),
         residual_credit=_float_or_none(data.get("residual_credit")),
         message=f"HTTP {response.status}",
         attempts=attempts,
+        warning=warning,
     )
+
+
+def _malformed_success(response: _Answer, data: Mapping[str, Any]) -> str:
+    """What makes a 2xx answer unreadable as the provider's receipt, or "" when it is one."""
+    if not data:
+        return f"a body that is not the provider's receipt ({response.text[:80]!r})"
+    contacts = data.get("number_of_contacts")
+    if contacts is not None and not (_is_finite(contacts) and contacts >= 0 and contacts % 1 == 0):
+        return f"a malformed number_of_contacts ({str(contacts)[:40]})"
+    for name in ("total_cost", "residual_credit"):
+        value = data.get(name)
+        if value is not None and not _is_finite(value):
+            return f"a malformed {name} ({str(value)[:40]})"
+    return ""
 
 
 def _refused(response: _Answer, attempts: int) -> SendOutcome:
@@ -394,11 +534,14 @@ def _refused(response: _Answer, attempts: int) -> SendOutcome:
         message = ERROR_MESSAGES[DUPLICATE_CODE]
         return SendOutcome("duplicate", code=DUPLICATE_CODE, message=message, attempts=attempts)
     problems = nested or bare
+    codes = {code for code, _ in [*nested, *bare]}
+    account = response.status in ACCOUNT_STATUSES or bool(codes & ACCOUNT_CODES)
     if not problems:
-        return SendOutcome("rejected", message=_unexplained(response), attempts=attempts)
+        message = _unexplained(response)
+        return SendOutcome("rejected", message=message, attempts=attempts, account=account)
     code = _most_specific([*nested, *bare])
     message = "; ".join(_describe(c, text) for c, text in problems)
-    return SendOutcome("rejected", code=code, message=message, attempts=attempts)
+    return SendOutcome("rejected", code=code, message=message, attempts=attempts, account=account)
 
 
 def _unexplained(response: _Answer) -> str:

@@ -6,8 +6,8 @@ import time
 from collections.abc import Set as AbstractSet
 
 from runner.counts import plural
-from runner.errors import InputError, RunnerError, StateError, UsageError
-from runner.plan import Plan, make_plan, send_time_problems
+from runner.errors import RunnerError, StateError, UsageError
+from runner.plan import Plan, make_plan
 from runner.project import Project
 from runner.state import Backend, open_state, state_location
 from runner.state.model import Accept, Forget, Resolve, State, body_for_state
@@ -20,13 +20,8 @@ def backend_for(project: Project, option: str | None) -> Backend:
 
 
 def planned(project: Project, state: State, simulate: bool = False) -> Plan:
-    """Plan, then refuse a send_at in the past for any campaign that still has calls to make."""
-    now = time.time()
-    plan = make_plan(project, state, now, simulate)
-    problems = send_time_problems(project, plan, now)
-    if problems:
-        raise InputError(problems)
-    return plan
+    """The plan now: a campaign whose send_at is past with people still to call is blocked."""
+    return make_plan(project, state, time.time(), simulate)
 
 
 def known_digests(state: State) -> list[AbstractSet[str]]:
@@ -41,13 +36,17 @@ def forget(backend: Backend, name: str) -> str:
             raise RunnerError(f"the state has no campaign named {name}")
         if state.campaigns[name].pending:
             raise RunnerError(
-                f"{name} has sends without outcome; run `runner state resolve "
-                f"{name} --sent|--not-sent` first"
+                f"{name} has sends without outcome; check each with the provider "
+                f"(`runner state show {name}` lists them) and run `runner state resolve "
+                f"{name} --request-id ID --sent|--not-sent` first"
             )
         backend.ensure_created()
         backend.record(Forget(name, time.time()))
         backend.commit()
-    return f"{name}: forgotten; the next apply calls all of its recipients again"
+    return (
+        f"{name}: forgotten; the next apply calls all of its recipients again "
+        "(with new request_ids, which the provider does not refuse as repeats)"
+    )
 
 
 def accept(backend: Backend, project: Project, name: str) -> str:
@@ -68,18 +67,44 @@ def accept(backend: Backend, project: Project, name: str) -> str:
     return f"{name}: {recorded} recorded as delivered (nothing was sent)"
 
 
-def resolve(backend: Backend, name: str, sent: bool) -> str:
+def resolve(
+    backend: Backend, name: str, sent: bool, request_ids: tuple[str, ...], every: bool
+) -> str:
+    """Record a person's verdict on the pending sends named, or on all of them with --all."""
     with backend.locked("state resolve"):
         state = backend.read()
         known = state.campaigns.get(name)
         if known is None or not known.pending:
             raise RunnerError(f"{name} has no pending sends to resolve")
-        count = len(known.pending)
+        chosen = chosen_pending(name, known.pending.keys(), request_ids, every)
         backend.ensure_created()
-        backend.record(Resolve(name, sent, time.time()))
+        backend.record(Resolve(name, sent, time.time(), request_ids=request_ids))
         backend.commit()
     verdict = "delivered" if sent else "not sent (the next apply sends them)"
-    return f"{name}: {plural(count, 'pending send')} recorded as {verdict}"
+    return f"{name}: {plural(len(chosen), 'pending send')} recorded as {verdict}"
+
+
+def chosen_pending(
+    name: str, pending: AbstractSet[str], request_ids: tuple[str, ...], every: bool
+) -> tuple[str, ...]:
+    """A crash leaves some sends delivered and others never sent: one verdict for all of them
+    is only taken when there is one, or when the person says --all."""
+    if request_ids and every:
+        raise UsageError("give --request-id or --all, not both; nothing was recorded")
+    unknown = [r for r in request_ids if r not in pending]
+    if unknown:
+        raise RunnerError(
+            f"{name} has no pending send {', '.join(unknown)}; `runner state show {name}` "
+            "lists them; nothing was recorded"
+        )
+    if request_ids or every or len(pending) == 1:
+        return tuple(request_ids) or tuple(pending)
+    raise RunnerError(
+        f"{name} has {len(pending)} pending sends, and after a crash some may have reached "
+        f"the provider and others not: check each one with the provider (`runner state show "
+        f"{name}` lists them), then run `runner state resolve {name} --request-id ID "
+        "--sent|--not-sent` for each, or pass --all if they share one fate; nothing was recorded"
+    )
 
 
 def force_unlock(backend: Backend, lock_id: str) -> str:
@@ -110,13 +135,45 @@ def copy_state(source: Backend, destination: Backend, force: bool) -> str:
 
 
 def refuse_overwrite(state: State, there: State, where: str) -> None:
-    """A destination may only be empty or an older copy of the same state, unless forced."""
+    """A destination may only be empty or an older copy of this very state, unless forced.
+
+    The serial alone cannot tell: two copies of one state written apart can reach any serial.
+    An older copy holds nothing its source lacks; a copy that does has diverged.
+    """
     if not there.lineage:
         return
     if there.lineage != state.lineage:
         problem = f"holds another state (lineage {there.lineage})"
-    elif there.serial >= state.serial:
+    elif there.serial == state.serial:  # the same content was already answered above
+        problem = f"has diverged (serial {there.serial} in both, different records)"
+    elif there.serial > state.serial:
         problem = f"is ahead or has diverged (serial {there.serial}, source {state.serial})"
     else:
-        return
+        lacking = records_lacking(state, there)
+        if not lacking:
+            return
+        problem = (
+            f"has diverged: it holds records the source lacks ({lacking}; serial "
+            f"{there.serial}, source {state.serial})"
+        )
     raise StateError(f"{where} {problem}; nothing was copied: pass --force to overwrite it")
+
+
+def records_lacking(source: State, older: State) -> str:
+    """What `older` knows that `source` does not, for the first campaign where it differs."""
+    for name, campaign in sorted(older.campaigns.items()):
+        if source.generations.get(name, 0) > older.generations.get(name, 0):
+            continue  # forgotten at the source since: what the copy knew was dropped there
+        known = source.campaigns.get(name)
+        if known is None:
+            return f"campaign {name}"
+        if known.sends[: len(campaign.sends)] != campaign.sends:
+            return f"sends of {name}"
+        for fingerprint, message in campaign.messages.items():
+            have = known.messages.get(fingerprint)
+            if have is None or not message.delivered.keys() <= have.delivered.keys():
+                return f"deliveries of {name}"
+        settled = {s["request_id"] for s in known.sends}
+        if any(r not in known.pending and r not in settled for r in campaign.pending):
+            return f"pending sends of {name}"
+    return ""

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runner.bulk import paused_gc
-from runner.errors import Problem
+from runner.counts import plural
+from runner.pending import (
+    Pending,
+    PendingIndex,
+    pending_by_fingerprint,
+    pending_elsewhere,
+    removed_pending,
+    resolve_hint,
+)
 from runner.project import Project
 from runner.recipients import aligned_digests
 from runner.render import Campaign, Message
@@ -24,9 +31,16 @@ from runner.wire import E164, PAYLOAD_JSON, encode_payload, spliced_json
 BATCH_SIZE = 500
 
 
-def derive_request_id(campaign: str, fingerprint: str, numbers: tuple[str, ...]) -> str:
-    """Same campaign, message and numbers: same id, on any machine, in any order."""
-    material = "\n".join([campaign, fingerprint, *sorted(numbers)])
+def derive_request_id(
+    campaign: str, fingerprint: str, numbers: tuple[str, ...], generation: int = 0
+) -> str:
+    """Same campaign, message and numbers: same id, on any machine, in any order.
+
+    A campaign forgotten from the state gets new ids (its generation, left out while 0 so
+    that every id made before stays the same): the provider would refuse the old ones.
+    """
+    forgotten = [f"generation {generation}"] if generation else []
+    material = "\n".join([campaign, *forgotten, fingerprint, *sorted(numbers)])
     return "rn-" + hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -50,6 +64,7 @@ class Batch:
     resend: bool = False
     cost: float = 0.0
     digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    generation: int = 0  # times the campaign was forgotten: part of its request_id
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "digests", aligned_digests(self.numbers, self.digests))
@@ -82,14 +97,6 @@ class Batch:
 
 
 @dataclass(frozen=True)
-class Pending:
-    request_id: str
-    contacts: int
-    age_seconds: float
-    blocked: str | None  # why it cannot be re-sent safely; None when it will be
-
-
-@dataclass(frozen=True)
 class Change:
     """Everything that would happen to one campaign."""
 
@@ -103,10 +110,14 @@ class Change:
     removed: int = 0  # delivered recipients no longer in the files (informational)
     diffs: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...] = ()
     pending: tuple[Pending, ...] = ()
+    removed_from_files: bool = False  # shown only for its sends of unknown outcome
+    failed: int = 0  # recipients whose send was refused last time
+    failures: tuple[str, ...] = ()  # the provider's code and reason for those refusals
+    held: str | None = None  # why none of its calls can go out now (a send_at already past)
 
     @property
     def blocked(self) -> bool:
-        return any(p.blocked for p in self.pending)
+        return self.held is not None or any(p.blocked for p in self.pending)
 
     @property
     def recipients(self) -> int:
@@ -170,6 +181,7 @@ class _Pricing:
 
 def make_plan(project: Project, state: State, now: float, simulate: bool = False) -> Plan:
     pricing = _Pricing(project.config.pricing)
+    index = pending_by_fingerprint(state)
     changes = []
     with paused_gc():
         for campaign in project.campaigns:
@@ -179,28 +191,40 @@ def make_plan(project: Project, state: State, now: float, simulate: bool = False
                 pricing,
                 now,
                 simulate or campaign.simulate,
+                index,
+                state.generations.get(campaign.name, 0),
             )
-            if change.batches or change.pending or change.removed:
+            change = _hold_if_past(campaign, change, now)
+            if change.batches or change.held or change.pending or change.removed:
                 changes.append(change)
     names = {c.name for c in project.campaigns}
+    for name, pending in removed_pending(state, names, now):
+        changes.append(Change(name, "", 0, False, pending=pending, removed_from_files=True))
     removed = tuple(
         (name, len(set().union(*(m.delivered for m in c.messages.values()))))
         for name, c in sorted(state.campaigns.items())
-        if name not in names
+        if name not in names and not c.pending
     )
     return Plan(state.lineage, state.serial, tuple(changes), removed)
 
 
 def _plan_campaign(
-    campaign: Campaign, known: CampaignState | None, pricing: _Pricing, now: float, simulate: bool
+    campaign: Campaign,
+    known: CampaignState | None,
+    pricing: _Pricing,
+    now: float,
+    simulate: bool,
+    index: PendingIndex,
+    generation: int,
 ) -> Change:
     known = known or CampaignState()
-    pending, resend = _pending(campaign, known, pricing, now, simulate)
+    pending, resend = _pending(campaign, known, pricing, now, simulate, generation)
+    pending += pending_elsewhere(index, campaign, now)
     base = Change(
         campaign.name,
         campaign.path,
         campaign.line,
-        new_campaign=not known.messages and not known.pending,
+        new_campaign=not known.messages and not known.pending and not known.failed,
         pending=pending,
     )
     if base.blocked:
@@ -221,8 +245,9 @@ def _plan_campaign(
             todo = [(n, d) for n, d in pairs if d not in delivered]
         todo.sort()  # batches are cut from sorted numbers, whatever order a Message has
         todo_by_message.append((message, todo))
-        batches += _cut(campaign.name, message, todo, pricing, simulate)
+        batches += _cut(campaign.name, message, todo, pricing, simulate, generation)
     changed, added, diffs = _classify(known, todo_by_message)
+    failed, failures = _failed_last_time(known, todo_by_message)
     return Change(
         campaign.name,
         campaign.path,
@@ -234,7 +259,26 @@ def _plan_campaign(
         _removed(campaign, known, todo_by_message, busy),
         diffs,
         pending,
+        failed=failed,
+        failures=failures,
     )
+
+
+def _hold_if_past(campaign: Campaign, change: Change, now: float) -> Change:
+    """A send_at already past, with people still to call: block the campaign, call nobody.
+
+    Calling now what was meant for then may be wrong, and only a person can tell. `validate`
+    reads no state, so it cannot know who is still to call: the judgement is the plan's.
+    """
+    if not change.batches or campaign.send_at is None or campaign.send_at.timestamp() >= now:
+        return change
+    line = campaign.send_at_line or campaign.line
+    reason = (
+        f"{campaign.path}:{line}: send_at {campaign.send_at.isoformat()} is in the past with "
+        f"{plural(change.recipients, 'recipient')} still to call; set a future send_at, or "
+        "remove it to call them now"
+    )
+    return replace(change, batches=(), held=reason)
 
 
 def _cut(
@@ -243,6 +287,7 @@ def _cut(
     todo: list[tuple[str, str]],
     pricing: _Pricing,
     simulate: bool,
+    generation: int,
 ) -> list[Batch]:
     batches = []
     for start in range(0, len(todo), BATCH_SIZE):
@@ -251,29 +296,34 @@ def _cut(
             Batch(
                 name,
                 message.fingerprint,
-                derive_request_id(name, message.fingerprint, numbers),
+                derive_request_id(name, message.fingerprint, numbers, generation),
                 message.body,
                 numbers,
                 simulate,
                 cost=pricing.total(numbers),
                 digests=digests,
+                generation=generation,
             )
         )
     return batches
 
 
 def _pending(
-    campaign: Campaign, known: CampaignState, pricing: _Pricing, now: float, simulate: bool
+    campaign: Campaign,
+    known: CampaignState,
+    pricing: _Pricing,
+    now: float,
+    simulate: bool,
+    generation: int,
 ) -> tuple[tuple[Pending, ...], list[Batch]]:
     """Sends with an intent but no outcome: re-send exactly that batch, or refuse."""
     pending, resend = [], []
     messages = {m.fingerprint: m for m in campaign.messages}
     for intent in sorted(known.pending.values(), key=lambda i: i.time):
-        if intent.simulated and not simulate:
-            continue  # a simulation reached nobody: a real run has nothing to settle
-        batch, why = _rebuild(campaign.name, intent, messages.get(intent.fingerprint), now)
-        if batch is not None and simulate and not intent.simulated:
-            # its outcome would settle (and so forget) the real send it shadows
+        message = messages.get(intent.fingerprint)
+        batch, why = _rebuild(campaign.name, intent, message, now, generation)
+        if batch is not None and simulate:
+            # a simulation records nothing: only a real re-send can settle a real send
             batch, why = None, "a real send of unknown outcome: run apply without --simulate first"
         pending.append(Pending(intent.request_id, len(intent.recipients), now - intent.time, why))
         if batch is not None:
@@ -285,18 +335,19 @@ def _pending(
                     batch.request_id,
                     batch.body,
                     batch.numbers,
-                    simulate or intent.simulated,
+                    False,
                     True,
                     cost,
+                    generation=generation,
                 )
             )
     return tuple(pending), resend
 
 
 def _rebuild(
-    name: str, intent: Intent, message: Message | None, now: float
+    name: str, intent: Intent, message: Message | None, now: float, generation: int
 ) -> tuple[Batch | None, str | None]:
-    resolve = f"check the provider, then run `runner state resolve {name} --sent|--not-sent`"
+    resolve = resolve_hint(name, intent.request_id)
     if now - intent.time > RESOLVE_WINDOW_SECONDS:
         return None, f"older than 23 h, past the provider's duplicate check; {resolve}"
     wanted = set(intent.recipients)
@@ -306,7 +357,7 @@ def _rebuild(
         else []
     )
     numbers = tuple(n for n, _ in pairs)
-    request_id = derive_request_id(name, intent.fingerprint, numbers)
+    request_id = derive_request_id(name, intent.fingerprint, numbers, generation)
     if message is None or len(numbers) != len(wanted) or request_id != intent.request_id:
         return None, f"the files no longer produce this exact batch; {resolve}"
     digests = tuple(d for _, d in pairs)
@@ -321,7 +372,10 @@ def _classify(
     changed = added = 0
     diffs: dict[tuple[str, str], tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
     for message, pairs in todo:
+        refused = known.failed.get(message.fingerprint, {})
         for _, digest in pairs:
+            if digest in refused:
+                continue  # failed last time: counted apart
             old = known.delivered_anything(digest)
             if old is None:
                 added += 1
@@ -329,6 +383,28 @@ def _classify(
             changed += 1
             diffs.setdefault((old, message.fingerprint), (known.messages[old].body, message.body))
     return changed, added, tuple(diffs.values())
+
+
+def _failed_last_time(
+    known: CampaignState, todo: list[tuple[Message, list[tuple[str, str]]]]
+) -> tuple[int, tuple[str, ...]]:
+    """Recipients to call whose last send of this message was refused, and why it was."""
+    if not known.failed:
+        return 0, ()
+    count, reasons = 0, []
+    for message, pairs in todo:
+        refused = known.failed.get(message.fingerprint)
+        hits = sum(1 for _, d in pairs if d in refused) if refused else 0
+        if hits:
+            count += hits
+            reasons.append(_failure_text(known.last_failure(message.fingerprint) or {}))
+    return count, tuple(dict.fromkeys(reasons))
+
+
+def _failure_text(send: Mapping[str, Any]) -> str:
+    reason = str(send.get("reason") or "refused by the provider")
+    code = f"code {send['code']}" if send.get("code") else ""
+    return reason if code in reason else f"{reason} ({code})"
 
 
 def _removed(
@@ -348,20 +424,3 @@ def _removed(
     heard_any = set().union(*(m.delivered for m in known.messages.values()))
     wanted = {d for m in campaign.messages for d in m.digests}
     return len(heard_any - wanted)
-
-
-def send_time_problems(project: Project, plan: Plan, now: float) -> list[Problem]:
-    """A send_at in the past is an error only for a campaign that still has someone to call."""
-    moment = datetime.fromtimestamp(now, UTC)
-    to_send = {c.campaign for c in plan.changes if c.batches}
-    return [
-        Problem(
-            c.path,
-            c.send_at_line or c.line,
-            "send_at",
-            f"{c.send_at.isoformat()} is in the past and "
-            "this campaign still has recipients to call; set a future time or remove it",
-        )
-        for c in project.campaigns
-        if c.name in to_send and c.send_at is not None and c.send_at < moment
-    ]

@@ -9,7 +9,8 @@ from typing import Any
 
 from runner import files, schemas
 from runner.errors import PlanError
-from runner.plan import SIMULATED_PREFIX, Batch, Change, Pending, Plan, derive_request_id
+from runner.pending import Pending
+from runner.plan import SIMULATED_PREFIX, Batch, Change, Plan, derive_request_id
 from runner.render import fingerprint_message
 from runner.state.model import State
 from runner.target import Target, target_of
@@ -33,6 +34,8 @@ def save_plan(
                 "resend": b.resend,
                 "cost": round(b.cost, 6),
                 "payload": b.payload(),
+                # only once the campaign was forgotten: plans of older runners read the same
+                **({"generation": b.generation} if b.generation else {}),
             }
             for b in plan.batches
         ],
@@ -129,6 +132,7 @@ def _batch_of(item: dict[str, Any]) -> Batch:
         simulate,
         item.get("resend", False),
         item.get("cost", 0.0),
+        generation=int(item.get("generation", 0)),
     )
     _check_batch(batch)
     return batch
@@ -137,7 +141,7 @@ def _batch_of(item: dict[str, Any]) -> Batch:
 def _check_batch(batch: Batch) -> None:
     """A saved plan is data a person could edit: its ids must still match its content."""
     fingerprint = fingerprint_message(batch.body)
-    expected = derive_request_id(batch.campaign, fingerprint, batch.numbers)
+    expected = derive_request_id(batch.campaign, fingerprint, batch.numbers, batch.generation)
     if fingerprint != batch.fingerprint or expected != batch.request_id:
         raise PlanError(
             f"batch {batch.request_id} of the saved plan does not match its payload "

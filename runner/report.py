@@ -5,7 +5,9 @@ from __future__ import annotations
 import heapq
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from runner.counts import plural
@@ -145,7 +147,14 @@ def state_list(state: State) -> str:
     return "\n".join(lines)
 
 
-def state_show(state: State, name: str) -> str:
+def _moment(when: float) -> str:
+    try:
+        return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):  # a crafted state's time: say so, not crash
+        return "at an impossible time"
+
+
+def state_show(state: State, name: str, now: float) -> str:
     campaign = state.campaigns.get(name)
     if campaign is None:
         raise RunnerError(f"the state has no campaign named {name}")
@@ -162,30 +171,67 @@ def state_show(state: State, name: str) -> str:
                 + (f", code {send['code']}" if send.get("code") else "")
             )
         )
-    for intent in campaign.pending.values():
+    for intent in sorted(campaign.pending.values(), key=lambda i: i.time):
+        first = _moment(intent.time)
         lines.append(
-            f"  pending {terminal(intent.request_id)}: {plural(len(intent.recipients), 'contact')},"
-            f" no outcome recorded"
+            f"  pending {terminal(intent.request_id)}: "
+            f"{plural(len(intent.recipients), 'contact')}, first attempt {first}, "
+            f"{plural(intent.attempts, 'attempt')}, "
+            f"{(now - intent.time) / 3600:.1f} h old, no outcome recorded"
+        )
+    if campaign.pending:
+        lines.append(
+            f"  check each pending send with the provider, then `runner state resolve "
+            f"{terminal(name)} --request-id ID --sent|--not-sent`"
         )
     return "\n".join(lines)
 
 
-def apply_summary(result: ApplyResult) -> dict[str, Any]:
-    delivered = [r for r in result.results if r.delivered]
+def init_text(folder: object, created: list[str]) -> str:
+    lines = [f"Created a runner project in {folder}:", *(f"  {name}" for name in created)]
+    return "\n".join(
+        [
+            *lines,
+            "Next: `runner validate`, then `runner plan`, then `runner apply --emulator` "
+            "(a local emulator: nobody is called).",
+        ]
+    )
+
+
+def _sent_totals(results: Iterable[Any]) -> dict[str, Any]:
+    delivered = [r for r in results if r.delivered]
     return {
-        "format_version": FORMAT_VERSION,
-        "ok": result.ok,
         "campaigns": len({r.batch.campaign for r in delivered}),
         "batches": len(delivered),
         "contacts": sum(len(r.batch.numbers) for r in delivered),
         "total_cost": round(sum((r.outcome.cost or 0.0) for r in delivered if r.outcome), 4),
+    }
+
+
+def apply_summary(result: ApplyResult) -> dict[str, Any]:
+    """Real sends at the top level; simulated ones apart, so no total can be taken for calls."""
+    delivered = [r for r in result.results if r.delivered]
+    return {
+        "format_version": FORMAT_VERSION,
+        "ok": result.ok,
+        **_sent_totals(result.real),
+        "simulated": _sent_totals(result.simulated),
         "residual_credit": result.residual_credit,
         "send_seconds": round(result.send_seconds, 3),
         "blocked": list(result.blocked),
+        "interrupted": result.interrupted or None,
+        "stopped": result.stopped,
+        "notices": list(result.notices),
+        "warnings": [
+            {"campaign": r.batch.campaign, "request_id": r.batch.request_id, "message": w}
+            for r in delivered
+            if r.outcome and (w := r.outcome.warning)
+        ],
         "failures": [
             {
                 "campaign": r.batch.campaign,
                 "request_id": r.batch.request_id,
+                "simulated": r.batch.simulate,
                 "status": r.status,
                 "code": r.outcome.code if r.outcome else None,
                 "message": r.error,
@@ -195,26 +241,84 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
     }
 
 
+SIMULATED = "SIMULATED (simulation_mode: nobody was called, nothing recorded)"
+
+
+def _totals_text(data: dict[str, Any]) -> str:
+    return (
+        f"{plural(data['campaigns'], 'campaign')}, {plural(data['batches'], 'batch')}, "
+        f"{plural(data['contacts'], 'contact')}, total cost {data['total_cost']:,.2f} €"
+    )
+
+
+def _failure_lines(failures: list[dict[str, Any]], stopped: str | None, style: Style) -> list[str]:
+    """A line per failed batch; once sending stopped, the reason once, with what it cost."""
+    lines, refused, unstarted = [], 0, 0
+    for failure in failures:
+        if stopped and failure["status"] == "skipped":
+            unstarted += 1
+            continue
+        if stopped and failure["message"] == stopped:  # the refusal that stopped the apply
+            refused += 1
+            continue
+        where = f"{failure['campaign']} {failure['request_id']}"
+        if failure["status"] == "blocked":
+            lines.append(style.error(terminal(f"blocked: {where}: {failure['message']}")))
+            continue
+        code = f" (code {failure['code']})" if failure["code"] else ""
+        simulated = "SIMULATED " if failure.get("simulated") else ""
+        status = f"{failure['status']}{code} {failure['message']}"
+        lines.append(style.error(terminal(f"failed: {simulated}{where}: {status}".rstrip())))
+    if stopped:
+        counts = [
+            f"{plural(n, 'batch')} {what}"
+            for n, what in ((refused, "refused so"), (unstarted, "not started"))
+            if n
+        ]
+        stop = f"stopped: {stopped}" + (f" ({', '.join(counts)})" if counts else "")
+        lines.append(style.error(terminal(stop)))
+    return lines
+
+
 def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
     data = apply_summary(result)
     credit = data["residual_credit"]
-    batches = plural(data["batches"], "batch")
-    head = (
-        f"Applied: {plural(data['campaigns'], 'campaign')}, {batches}, "
-        f"{plural(data['contacts'], 'contact')}, total cost {data['total_cost']:,.2f} €"
-    )
-    head += f", residual credit {credit:,.2f} €." if credit is not None else "."
-    lines = [style.strong(head)]
-    for failure in data["failures"]:
-        code = f" (code {failure['code']})" if failure["code"] else ""
-        failed = f"{failure['campaign']} {failure['request_id']}: {failure['status']}{code}"
-        lines.append(style.error(terminal(f"failed: {failed} {failure['message']}".rstrip())))
+    lines = list(data["notices"])
+    if result.real or not result.simulated:
+        head = f"Applied: {_totals_text(data)}"
+        head += f", residual credit {credit:,.2f} €." if credit is not None else "."
+        lines.append(style.strong(head))
+    if result.simulated:
+        lines.append(style.strong(f"{SIMULATED}: {_totals_text(data['simulated'])}."))
+    for warning in data["warnings"]:
+        where = f"{warning['campaign']} {warning['request_id']}"
+        lines.append(terminal(f"warning: {where}: {warning['message']}"))
+    lines += _failure_lines(data["failures"], data["stopped"], style)
     if data["failures"]:
         lines.append(
             f"{plural(len(data['failures']), 'batch')} not delivered"
             + "; run `runner plan` to see what is left"
         )
     for name in data["blocked"]:
-        blocked = f"blocked: {name} has sends of unknown outcome; see `runner plan`"
+        held = dict(result.held).get(name)
+        blocked = (
+            f"blocked: {name}: {held}"
+            if held
+            else f"blocked: {name} has sends of unknown outcome; see `runner plan`"
+        )
         lines.append(style.error(blocked))
+    if result.interrupted:
+        lines.append(interrupted_text(result))
     return "\n".join(lines)
+
+
+def interrupted_text(result: ApplyResult) -> str:
+    """What a stop left undone; the state file already knows all of it."""
+    counts = Counter(r.status for r in result.failures)
+    text = f"{result.interrupted}: stopped starting batches; {counts['skipped']:,} not sent"
+    if counts["unknown"]:
+        text += (
+            f", {counts['unknown']:,} without an answer (pending: the next apply re-sends "
+            "them with the same request_id, which the provider refuses if it had them)"
+        )
+    return text + "; run `runner plan` to see what is left"

@@ -16,10 +16,11 @@ from runner.target import Target
 MARKDOWN_LIMIT = 60_000
 SECTION_LIMIT = MARKDOWN_LIMIT // 4  # one campaign past this shows a sample of its texts
 SAMPLE_TEXTS = 3
+SIMULATED_PLAN = "SIMULATED (simulation_mode: nobody is called, nothing recorded)"
 
 
 def categories(change: Change) -> list[str]:
-    found = []
+    found = ["campaign removed"] if change.removed_from_files else []
     if change.blocked:
         found.append("blocked")
     elif change.pending:
@@ -28,10 +29,14 @@ def categories(change: Change) -> list[str]:
         found.append("new campaign")
     if change.changed:
         found.append("message changed")
+    if change.failed:
+        found.append("failed last time")
     if change.added:
         found.append("recipients added")
     if change.removed:
         found.append("recipients removed")
+    if change.batches and all(b.simulate for b in change.batches):
+        found.append("SIMULATED")
     return found
 
 
@@ -63,10 +68,16 @@ def _change_text(
 ) -> list[str]:
     """The campaign's lines; with `sample`, only that many of its texts and diffs."""
     sign = "!" if change.blocked or change.pending else "+" if change.new_campaign else "~"
-    where = f"({terminal(change.path)}:{change.line})"
+    where = (
+        "(removed from the files)"
+        if change.removed_from_files
+        else f"({terminal(change.path)}:{change.line})"
+    )
     lines = [
         style.sign(f"{sign} {terminal(change.campaign)}  {', '.join(categories(change))}  {where}")
     ]
+    if change.held:
+        lines.append(f"    blocked: {change.held}")
     for pending in change.pending:
         hours = pending.age_seconds / 3600
         what = (
@@ -85,10 +96,15 @@ def _change_text(
             else []
         )
         detail += [f"{plural(change.added, 'recipient')} added"] if change.added else []
+        if change.failed:
+            why = "; ".join(change.failures)
+            detail.append(f"{plural(change.failed, 'recipient')} failed last time ({why})")
         lines.append(
             f"    {plural(change.recipients, 'recipient')} in "
             f"{plural(len(change.batches), 'batch')}, "
-            f"estimated {_money(change.cost)}" + (f" ({'; '.join(detail)})" if detail else "")
+            f"estimated {_money(change.cost)}"
+            + (f" ({'; '.join(detail)})" if detail else "")
+            + (f"; {SIMULATED_PLAN}" if all(b.simulate for b in change.batches) else "")
         )
     times = sorted({str(b.body["send_at"]) for b in change.batches if "send_at" in b.body})
     if times:  # booked for later; without send_at the calls go out as apply sends them
@@ -174,6 +190,9 @@ def plan_text(
                 f"estimated cost {_money(plan.cost)}."
             )
         )
+        simulated = sum(len(b.numbers) for b in plan.batches if b.simulate)
+        if simulated:
+            lines.append(f"{plural(simulated, 'call')} of these: {SIMULATED_PLAN}.")
         blocked = [c.campaign for c in plan.changes if c.blocked]
         if blocked:
             lines.append(style.error(f"Blocked until resolved: {', '.join(blocked)}."))
@@ -221,8 +240,11 @@ def plan_data(
                 "recipients": c.recipients,
                 "changed": c.changed,
                 "added": c.added,
+                "failed_last_time": c.failed,
+                "failures": list(c.failures),
                 "removed": c.removed,
                 "estimated_cost": round(c.cost, 4),
+                "held": c.held,
                 "texts": sorted({str(b.body["text"]) for b in c.batches}),
                 "diffs": [{"old": dict(old), "new": dict(new)} for old, new in c.diffs],
                 "pending": [

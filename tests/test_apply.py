@@ -268,7 +268,7 @@ def test_simulate_records_nothing_as_delivered(
     assert result.code == 0, result
     assert emulator.sends() == []  # the emulator records only real sends
     assert plan_json(project)["summary"] == before
-    assert "notice: 0 recipients reached" in project.run("state", "list").out
+    assert "The state is empty" in project.run("state", "list").out
     assert apply(project, emulator).code == 0
     expect_once(emulator, {("Hello.", n) for n in numbers})
 
@@ -349,3 +349,115 @@ def test_a_state_that_stops_recording_stops_the_sends(
     time.sleep(0.3)
     assert len(emulator.sends()) == 1
     assert sender.state_error and "the disk is full" in sender.state_error
+
+
+# saved plans and the options of apply ----------------------------------------------------------
+
+
+def test_a_saved_plan_refuses_options_that_would_change_its_payloads(
+    project: ProjectDir, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    numbers = us_numbers(3)
+    write_campaign(project, "notice", "Hello {{ who | default('all') }}.", numbers)
+    saved = tmp_path / "plan.json"
+    assert project.run("plan", "--out", str(saved)).code == 0
+    (tmp_path / "vars.yaml").write_text("who: you\n")
+    for option in (
+        ("--simulate",),
+        ("--var", "who=them"),
+        ("--var-file", str(tmp_path / "vars.yaml")),
+    ):
+        result = apply(project, emulator, str(saved), *option)
+        assert result.code == 1, (option, result)
+        [line] = result.err.splitlines()
+        assert "cannot change a saved plan's payloads" in line and "nothing was sent" in line
+    assert emulator.sends() == []
+    assert state_files(project) == []
+    project.write("campaigns/broken.yaml", "name: [unclosed\n")  # the files are not read again
+    assert apply(project, emulator, str(saved), "--concurrency", "2").code == 0
+    expect_once(emulator, {("Hello all.", n) for n in numbers})
+
+
+@both_backends
+def test_a_saved_plan_gives_the_verdict_of_a_plain_apply_on_a_blocked_campaign(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess], tmp_path: Path
+) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(2))
+    refusing = emulators("--rate-429", "1", "--retry-after", "0")  # outcome unknown
+    assert apply(project, refusing).code == 1
+    write_campaign(project, "notice", "Hello again.", us_numbers(2))  # that batch is gone
+    write_campaign(project, "drill", "Drill at noon.", us_numbers(2, start=10))
+    saved = tmp_path / "plan.json"
+    assert project.run("plan", "--out", str(saved)).code == 0
+    emulator = emulators()
+    result = apply(project, emulator, str(saved), "--format", "json")
+    summary = json.loads(result.out)
+    assert (result.code, summary["ok"], summary["blocked"]) == (1, False, ["notice"]), result
+    assert {n for s in emulator.sends() for n in s["recipients"]} == set(us_numbers(2, start=10))
+    text = apply(project, emulator)  # a plain apply now: the same verdict
+    assert (text.code, text.out.splitlines()[-1]) == (
+        1,
+        "blocked: notice has sends of unknown outcome; see `runner plan`",
+    ), text
+
+
+@both_backends
+def test_simulate_writes_nothing_durable_and_says_so(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess], tmp_path: Path
+) -> None:
+    numbers = us_numbers(3)
+    write_campaign(project, "notice", "Hello.", numbers)
+    emulator = emulators()
+    assert apply(project, emulator).code == 0
+    write_campaign(project, "notice", "Hello again.", numbers)
+    saved = tmp_path / "plan.json"
+    assert project.run("plan", "--out", str(saved)).code == 0
+    serial = plan_json(project)["serial"]
+    lost = emulators("--rate-429", "1", "--retry-after", "0")  # every simulated answer lost
+    assert apply(project, lost, "--simulate").code == 1
+    simulated = apply(project, emulator, "--simulate")
+    assert simulated.code == 0, simulated
+    assert "Applied" not in simulated.out
+    assert simulated.out.splitlines()[-2:] == [
+        "3 calls of these: SIMULATED (simulation_mode: nobody is called, nothing recorded).",
+        "SIMULATED (simulation_mode: nobody was called, nothing recorded): 1 campaign, "
+        "1 batch, 3 contacts, total cost 0.15 €.",
+    ], simulated.out
+    summary = json.loads(apply(project, emulator, "--simulate", "--format", "json").out)
+    assert (summary["contacts"], summary["simulated"]["contacts"]) == (0, 3)
+    assert plan_json(project)["serial"] == serial  # nothing durable: no intent, no outcome
+    assert apply(project, emulator, str(saved)).code == 0  # the saved plan is still fresh
+    assert project.run("state", "forget", "notice").code == 0  # no simulated send blocks it
+    expect_once(emulator, {(t, n) for t in ("Hello.", "Hello again.") for n in numbers})
+
+
+@both_backends
+def test_a_refused_batch_shows_as_failed_last_time_not_as_added(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    numbers = us_numbers(5)
+    write_campaign(project, "notice", "Hello.", numbers[:3])
+    emulator = emulators()
+    assert apply(project, emulator).code == 0
+    write_campaign(project, "notice", "Hello.", numbers)
+    # the estimate (0.02 €) passes the balance check (0.05 €); the provider's price does not
+    config = project.root / "runner.yaml"
+    config.write_text(config.read_text() + "pricing: {default: 0.01}\n")
+    poor = emulators("--credit", "0.05")
+    assert apply(project, poor).code == 1
+    assert poor.sends() == []
+    text = project.run("plan").out
+    assert "\n~ notice  failed last time  (campaigns/notice.yaml:1)\n" in "\n" + text, text
+    why = "Not enough credit on the Octopush account: top it up, then apply again. (code 104)"
+    assert f"2 recipients failed last time ({why})" in text
+    assert "added" not in text
+    data = plan_json(project)["campaigns"][0]
+    assert (data["added"], data["failed_last_time"], data["failures"]) == (
+        0,
+        2,
+        [why],
+    )
+    assert "code 104" in project.run("state", "show", "notice").out
+    assert apply(project, emulator).code == 0
+    assert "failed" not in project.run("plan").out
+    expect_once(emulator, {("Hello.", n) for n in numbers})

@@ -31,19 +31,19 @@ def load(path: Path) -> dict[str, Any]:
     return data
 
 
-def github_scripts() -> dict[str, str]:
+def github_scripts(path: Path = GITHUB) -> dict[str, str]:
     """Each step's `run:` script, by step name (or job/index)."""
     scripts = {}
-    for job_name, job in load(GITHUB)["jobs"].items():
+    for job_name, job in load(path)["jobs"].items():
         for index, step in enumerate(job["steps"]):
             if "run" in step:
                 scripts[step.get("name", f"{job_name}/{index}")] = step["run"]
     return scripts
 
 
-def gitlab_scripts() -> dict[str, str]:
+def gitlab_scripts(path: Path = GITLAB) -> dict[str, str]:
     scripts = {}
-    for name, job in load(GITLAB).items():
+    for name, job in load(path).items():
         if isinstance(job, dict):
             for key in ("before_script", "script", "after_script"):
                 if key in job:
@@ -77,15 +77,28 @@ def parse_invocation(args: list[str]) -> click.Command:
     return command
 
 
-@pytest.mark.parametrize("scripts", [github_scripts, gitlab_scripts], ids=["github", "gitlab"])
-def test_every_runner_command_is_a_valid_invocation(scripts: Any) -> None:
-    found = [" ".join(args) for script in scripts().values() for args in runner_commands(script)]
+RECIPES = [
+    (github_scripts, GITHUB),
+    (gitlab_scripts, GITLAB),
+    (github_scripts, EXAMPLES / "github-actions-state-branch.yml"),
+    (gitlab_scripts, EXAMPLES / "gitlab-ci-state-branch.yml"),
+]
+
+
+@pytest.mark.parametrize(("scripts", "path"), RECIPES, ids=lambda v: getattr(v, "name", ""))
+def test_every_runner_command_is_a_valid_invocation(scripts: Any, path: Path) -> None:
+    found = [
+        " ".join(args) for script in scripts(path).values() for args in runner_commands(script)
+    ]
     for line in found:
         parse_invocation(shlex.split(line))
     assert "validate" in found
     assert "plan --detailed-exitcode --format markdown" in found
-    assert "plan --out plan.json" in found
-    assert "apply plan.json --auto-approve" in found
+    assert "apply --auto-approve" in found
+    text = path.read_text(encoding="utf-8")
+    assert "refuses overlaps" not in text  # a file lock on separate runners refuses nothing
+    jobs = [job for job in load(path).values() if isinstance(job, dict)]
+    assert not any("after_script" in job for job in jobs)  # GitLab ignores its failures
 
 
 def test_the_parser_catches_a_bad_invocation() -> None:
@@ -158,3 +171,26 @@ def test_the_pre_commit_hook_validates_the_example_project() -> None:
     )
     assert done.returncode == 0, done
     assert "campaign" in done.stdout
+
+
+def test_the_pre_commit_hook_needs_no_database_driver(project: ProjectDir) -> None:
+    """A repository whose state is in PostgreSQL, on a laptop without psycopg: the hook passes."""
+    [hook] = load(REPO / ".pre-commit-hooks.yaml")  # type: ignore[misc]
+    config = (project.root / "runner.yaml").read_text()
+    project.write("runner.yaml", config + "project: acme\nstate: postgresql://u:p@127.0.0.1:1/db\n")
+    write_campaign(project, "notice", "Hello.", us_numbers(2))
+    blocker = project.root.parent / "no-psycopg" / "psycopg"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n"
+    )
+    entry = shlex.split(hook["entry"])
+    executable = shutil.which(entry[0], path=str(BIN))
+    assert executable
+    env = {k: v for k, v in os.environ.items() if k != "RUNNER_STATE"}
+    env["PYTHONPATH"] = str(blocker.parent)
+    done = subprocess.run(
+        [executable, *entry[1:]], cwd=project.root, env=env, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stderr) == (0, ""), done
+    assert "ok: 1 campaign" in done.stdout

@@ -88,9 +88,9 @@ def test_dash_c_makes_every_path_relative_to_the_project(monorepo: Path) -> None
     assert (project / "saved.json").is_file() and not (monorepo / "saved.json").exists()
     saved = json.loads((project / "saved.json").read_text(encoding="utf-8"))
     assert saved["format_version"] == 1
-    emulated = run_cli(
-        "apply", "saved.json", "-C", "proj", "--config", "other.yaml", "--var-file",
-        "vars.yaml", "--emulator", "--auto-approve", cwd=monorepo,
+    emulated = run_cli(  # no --var-file: a saved plan holds its payloads and refuses one
+        "apply", "saved.json", "-C", "proj", "--config", "other.yaml",
+        "--emulator", "--auto-approve", cwd=monorepo,
     )  # fmt: skip
     assert emulated.code == 0, emulated
     assert "Applied: 1 campaign, 1 batch, 1 contact" in emulated.out

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -272,12 +273,39 @@ def test_simulation_spends_nothing_and_records_nothing(
 
 
 def test_serves_the_balance(emulator: Emulator, http: requests.Session) -> None:
-    url = f"{emulator.url}/wallet/check-balance?product_name=vocal_sms"
-    assert http.get(url).json() == {"amount": 1000.0, "unit": "EUR"}
+    url = f"{emulator.url}/wallet/check-balance"
+    assert http.get(url).json() == {"amount": 1000.0, "unit": "euros"}
     send(http, emulator, payload())
-    assert http.get(url).json() == {"amount": 999.9, "unit": "EUR"}
+    assert http.get(url).json() == {"amount": 999.9, "unit": "euros"}
     assert requests.get(url, headers={"api-login": LOGIN, "api-key": "x"}).status_code == 401
-    assert http.get(url.replace("vocal_sms", "sms")).status_code == 400
+
+
+def test_a_product_balance_needs_a_country_and_counts_units(
+    emulator: Emulator, http: requests.Session
+) -> None:
+    url = f"{emulator.url}/wallet/check-balance?product_name=vocal_sms"
+    assert http.get(url).json()["validation_errors"][0]["code"] == 449
+    assert http.get(url + "&country_code=FR").json() == {"amount": 20000, "unit": "units"}
+    assert http.get(url.replace("vocal_sms", "sms") + "&country_code=FR").status_code == 400
+
+
+def test_the_date_header_follows_the_emulated_clock(http: requests.Session) -> None:
+    with start(clock_offset=7200.0) as emulator:
+        date = http.get(f"{emulator.url}/wallet/check-balance").headers["Date"]
+    ahead = parsedate_to_datetime(date).timestamp() - time.time()
+    assert 7198 <= ahead <= 7201
+
+
+def test_a_remembered_record_refuses_its_request_ids(
+    tmp_path: Path, http: requests.Session
+) -> None:
+    first = tmp_path / "first.jsonl"
+    with start(record=str(first)) as emulator:
+        assert send(http, emulator, payload()).status_code == 201
+    with start(remember=str(first)) as later:
+        assert send(http, later, payload()).json()["validation_errors"][0]["code"] == 120
+    with start(remember=str(first), clock_offset=25 * 3600.0) as much_later:
+        assert send(http, much_later, payload()).status_code == 201  # past 24 h: forgotten
 
 
 def test_unknown_paths_and_methods(emulator: Emulator, http: requests.Session) -> None:

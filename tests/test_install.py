@@ -100,6 +100,9 @@ def test_the_wheel_carries_everything_runner_needs(tmp_path: Path) -> None:
     assert where.stdout.startswith(str(tmp_path / "venv")), where
     assert run("--version") == f"runner, version {WHEEL_VERSION}\n"
     assert '"$schema"' in run("schema", "campaign")
+    run("init", "started")  # init's starter files are package data too
+    assert (work / "started" / "runner.yaml").is_file()
+    assert run("-C", "started", "validate").startswith("ok: ")
     write_project(work)
     assert run("validate").startswith("ok: 1 campaign, 2 recipients")
     assert "notice" in run("apply", "--emulator", "--auto-approve")
@@ -140,9 +143,11 @@ def test_the_version_comes_from_pyproject_in_a_clone_never_installed(
 def test_every_install_line_in_the_docs_names_the_distribution() -> None:
     """`pip install runner` would install an unrelated project from the index."""
     wrong = []
-    for path in (REPO / "README.md", REPO / "action" / "run.sh", REPO / "Dockerfile"):
+    docs = [REPO / "README.md", REPO / "action" / "run.sh", REPO / "Dockerfile"]
+    for path in [*docs, *sorted((REPO / "examples").rglob("*.yml"))]:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            for spec in re.findall(r"\bpipx? install\b[^#`]*?\s['\"]?(runner\b[^\s'\"]*)", line):
+            pattern = r"(?:\bpipx? install\b[^#`]*?\s|RUNNER_PACKAGE: )['\"]?(runner\b[^\s'\"]*)"
+            for spec in re.findall(pattern, line):
                 wrong.append(f"{path.name}:{number}: {spec}")
     assert not wrong
     readme = (REPO / "README.md").read_text(encoding="utf-8")

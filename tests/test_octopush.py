@@ -19,6 +19,7 @@ from typing import Any
 import certifi
 import pytest
 import urllib3
+from tls_server import tls_server
 
 from runner.emulator import Emulator, EmulatorOptions, Fault
 from runner.octopush import ERROR_MESSAGES, OctopushClient, OctopushError, SendOutcome, redacted
@@ -110,20 +111,20 @@ def test_validation_refusals_are_rejected_with_the_table_message(
 
 def test_an_unlisted_code_keeps_the_server_message(emulator: Emulator) -> None:
     outcome = send(emulator.url, payload(voice_gender="robot"))
-    assert (outcome.status, outcome.code) == ("rejected", 441)
+    assert (outcome.status, outcome.code, outcome.account) == ("rejected", 441, False)
     assert outcome.message == "Voice gender not supported. (code 441)"
 
 
 def test_bad_credentials_are_rejected(emulator: Emulator) -> None:
     outcome = send(emulator.url, payload(), key="wrong")
-    assert (outcome.status, outcome.code) == ("rejected", 101)
+    assert (outcome.status, outcome.code, outcome.account) == ("rejected", 101, True)
     assert outcome.message == f"{ERROR_MESSAGES[101]} (code 101)"
 
 
 def test_out_of_credit_is_rejected(record: Path) -> None:
     with emulate(record, credit=0.05) as emulator:
         outcome = send(emulator.url, payload())
-    assert (outcome.status, outcome.code) == ("rejected", 104)
+    assert (outcome.status, outcome.code, outcome.account) == ("rejected", 104, True)
     assert outcome.message.startswith(ERROR_MESSAGES[104])
 
 
@@ -133,7 +134,7 @@ def test_a_repeated_request_id_is_a_duplicate(emulator: Emulator, record: Path) 
     assert recorded_ids(record) == ["rn-0001"]
 
 
-@pytest.mark.parametrize(("retry_after", "waited"), [(0, 0.0), (3, 3.0), (60, 10.0)])
+@pytest.mark.parametrize(("retry_after", "waited"), [(0, 0.0), (3, 3.0), (60, 60.0), (120, 120.0)])
 def test_429_is_retried_after_the_asked_delay(
     record: Path, sleeps: Sleeps, retry_after: int, waited: float
 ) -> None:
@@ -161,6 +162,15 @@ def test_server_faults_are_retried_with_the_same_request_id(
     assert 0.0 <= sleeps[0] <= 0.5
     assert recorded_ids(record) == ["rn-0001"]
     assert emulator.credit == 999.9
+
+
+def test_a_retry_after_over_the_cap_ends_unknown_at_once(record: Path, sleeps: Sleeps) -> None:
+    with emulate(record, retry_after=121) as emulator:
+        emulator.script_faults(Fault.TOO_MANY_REQUESTS)
+        outcome = send(emulator.url, payload(), sleeps)
+    assert (outcome.status, outcome.attempts, sleeps) == ("unknown", 1, [])
+    assert "Retry-After asks for more than 120 s" in outcome.message
+    assert recorded_ids(record) == []
 
 
 def test_exhausted_retries_leave_the_outcome_unknown(record: Path, sleeps: Sleeps) -> None:
@@ -293,7 +303,7 @@ class CannedHandler(BaseHTTPRequestHandler):
         if status == 0:
             self.close_connection = True
             return
-        self.send_response(status)
+        self.send_response_only(status)  # no Date of its own: a test may give one
         for name, value in {"Content-Length": str(len(data)), **headers}.items():
             self.send_header(name, value)
         self.end_headers()
@@ -335,9 +345,38 @@ def test_the_php_clients_ticket_name_is_accepted() -> None:
     )
 
 
-def test_a_non_json_success_is_still_sent() -> None:
-    outcome = answered(answer(202, "<html>accepted</html>"))
-    assert (outcome.status, outcome.ticket, outcome.cost) == ("sent", None, None)
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("<html>accepted</html>", "a body that is not the provider's receipt ('<html>"),
+        ('{"ticket_number": "voice_1", "number_of_contacts": 1e999}', "number_of_contacts (inf)"),
+        ('{"ticket_number": "voice_1", "number_of_contacts": 1.5}', "number_of_contacts (1.5)"),
+        ('{"ticket_number": "voice_1", "total_cost": NaN}', "a malformed total_cost (nan)"),
+    ],
+)
+def test_a_malformed_success_is_unknown(body: str, says: str) -> None:
+    outcome = answered(answer(201, body))
+    assert (outcome.status, outcome.attempts) == ("unknown", 1)
+    assert says in outcome.message
+    assert outcome.message.endswith("; the request may have been accepted")
+
+
+def test_fewer_contacts_than_the_batch_are_recorded_and_told() -> None:
+    outcome = answered(answer(201, {"ticket_number": "voice_1", "number_of_contacts": 1}))
+    assert (outcome.status, outcome.contacts) == ("sent", 1)
+    assert outcome.warning == "the provider counted 1 of the batch's 2 contacts"
+
+
+@pytest.mark.parametrize(
+    ("first", "status"),
+    [(answer(503, "busy"), "unknown"), (DROP, "unknown"), (answer(429, "slow"), "rejected")],
+)
+def test_a_refusal_after_an_attempt_of_unknown_fate_is_unknown(first: Answer, status: str) -> None:
+    refusal = answer(400, {"code": 104, "message": "Not enough credit."})
+    outcome = answered(first, refusal)
+    assert (outcome.status, outcome.code, outcome.attempts) == (status, 104, 2)
+    if status == "unknown":
+        assert outcome.message.endswith("refused after an attempt that may have been accepted")
 
 
 @pytest.mark.parametrize(
@@ -375,6 +414,9 @@ def test_refusal_shapes(body: Any, code: int | None, message: str) -> None:
         {"code": 400, "details": [{"code": 120, "message": "x"}]},
         {"code": 400, "message": "This request_id was already used."},
         {"code": 400, "list": [{"code": 999, "message": "Repeated request ID"}]},
+        {"code": 400, "message": "A request with the same request_id was already sent."},
+        {"code": 400, "message": "Duplicate request_id."},
+        {"code": 400, "message": "request_id already processed"},
     ],
 )
 def test_a_repeated_request_id_is_recognised_in_any_shape(body: Any) -> None:
@@ -382,14 +424,48 @@ def test_a_repeated_request_id_is_recognised_in_any_shape(body: Any) -> None:
     assert (outcome.status, outcome.code) == ("duplicate", 120)
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "A request_id may be used only once a day.",
+        "The same request_id must not be used for another message.",
+        "request_id: 64 characters at most; letters already used elsewhere are fine.",
+        "This request_id has not already been used: send the body again.",
+        "Use the same request_id when you retry.",
+    ],
+)
+def test_a_refusal_that_merely_mentions_request_id_is_no_duplicate(message: str) -> None:
+    outcome = answered(answer(400, {"code": 400, "message": message}))
+    assert outcome.status == "rejected"
+
+
 def test_non_json_server_errors_are_retried_then_unknown() -> None:
     sleeps = Sleeps()
-    dated = {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}  # not a number: own backoff
-    outcome = answered(answer(502, "Bad gateway"), answer(503, "", dated), sleeps=sleeps)
+    outcome = answered(answer(502, "Bad gateway"), answer(503, ""), sleeps=sleeps)
     assert (outcome.status, outcome.attempts) == ("unknown", 2)
     assert "HTTP 503 after 2 attempt(s)" in outcome.message
     assert len(sleeps) == 1
     assert 0 <= sleeps[0] <= 0.2
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "waited"),
+    [
+        ("Wed, 21 Oct 2026 07:28:30 GMT", 30.0),  # against the server's own Date header
+        ("Wed, 21 Oct 2026 07:27:00 GMT", 0.0),  # already past
+        ("soon", None),  # unreadable: our own backoff
+    ],
+)
+def test_retry_after_as_an_http_date(retry_after: str, waited: float | None) -> None:
+    sleeps = Sleeps()
+    dated = {"Retry-After": retry_after, "Date": "Wed, 21 Oct 2026 07:28:00 GMT"}
+    ok = answer(201, {"ticket_number": "voice_1"})
+    outcome = answered(answer(503, "", dated), ok, sleeps=sleeps)
+    assert outcome.status == "sent"
+    if waited is None:
+        assert 0 <= sleeps[0] <= 0.2
+    else:
+        assert sleeps == [waited]
 
 
 def test_a_success_after_a_bad_gateway() -> None:
@@ -514,3 +590,17 @@ def test_a_proxy_runner_cannot_use_is_refused_without_quoting_its_password(
     with pytest.raises(OctopushError, match=says) as error:
         OctopushClient("https://api.octopush.com/v1/public", "login", "key")
     assert "s3cr" not in str(error.value)
+
+
+def test_a_certificate_that_fails_verification_stops_at_once(
+    tmp_path: Path, sleeps: Sleeps
+) -> None:
+    with tls_server(tmp_path) as server:
+        outcome = send(server.url, payload(), sleeps)
+        with client_for(server.url, sleeps) as client, pytest.raises(OctopushError) as error:
+            client.check_balance()
+    assert (outcome.status, outcome.attempts, outcome.account, sleeps) == ("not-sent", 1, True, [])
+    assert outcome.message.startswith("the TLS certificate of 127.0.0.1 failed verification (")
+    assert "nothing was sent" in outcome.message
+    assert str(error.value) == outcome.message
+    assert server.connections == 2  # one each: never retried

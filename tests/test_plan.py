@@ -15,7 +15,6 @@ from conftest import (
     EmulatorProcess,
     ProjectDir,
     Result,
-    free_port,
     us_numbers,
     write_campaign,
 )
@@ -174,14 +173,14 @@ def test_removed_recipients_and_campaigns_are_informational(project: ProjectDir)
 
 
 def test_pending_sends_are_shown_first_and_resent_with_the_same_id(
-    project: ProjectDir, emulator: EmulatorProcess
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
 ) -> None:
     numbers = us_numbers(3)
     write_campaign(project, "notice", "Hello.", numbers)
-    nowhere = f"http://127.0.0.1:{free_port()}/v1/public"  # nothing listens there
-    failed = apply(project, nowhere)
+    failing = emulators("--rate-500-before", "1")  # answers the balance, never a send
+    failed = apply(project, failing.url)
     assert failed.code == 1
-    assert "unknown no answer after 6 attempt(s)" in failed.out
+    assert "unknown HTTP 500 after 6 attempt(s)" in failed.out
     [intent] = plan_data(project)["campaigns"][0]["pending"]
     request_id = intent["request_id"]
     assert intent["contacts"] == 3 and intent["blocked"] is None
@@ -197,6 +196,7 @@ def test_pending_sends_are_shown_first_and_resent_with_the_same_id(
     assert f"pending {request_id}" in markdown
     assert project.run("plan", "--detailed-exitcode").code == 2
 
+    emulator = emulators()
     assert apply(project, emulator.url).code == 0
     [sent] = emulator.sends()
     assert sent["request_id"] == request_id
@@ -228,7 +228,7 @@ def test_a_pending_send_older_than_the_dedup_window_blocks_its_campaign(
     assert (
         f"    pending {request_id}, 3 contacts, 24.0 h old: older than 23 h, past the provider's "
         "duplicate check; check the provider, then run "
-        "`runner state resolve notice --sent|--not-sent`"
+        f"`runner state resolve notice --request-id {request_id} --sent|--not-sent`"
     ) in text
     assert text.endswith("Blocked until resolved: notice.\n")
     data = plan_data(project)
@@ -412,7 +412,7 @@ def test_simulated_sends_never_carry_the_real_request_id(
     result = apply(project, emulator.url, str(saved))
     assert result.code == 0, result
     assert emulator.sends() == []  # simulated: nothing recorded by the provider
-    assert "notice: 0 recipients reached" in project.run("state", "list").out
+    assert "The state is empty" in project.run("state", "list").out
 
 
 def test_stale_plan_is_refused(

@@ -33,6 +33,7 @@ from conftest import (
     us_numbers,
     write_campaign,
 )
+from silent_api import silent_api
 
 from runner.recipients import digest_number
 from runner.state.model import Accept, entry_to_dict
@@ -130,8 +131,9 @@ def test_state_list_show_forget(project: ProjectDir) -> None:
     assert project.run("plan", "--detailed-exitcode").code == 0
 
     forgot = project.run("state", "forget", "alpha")
-    assert (
-        forgot.out.strip() == "alpha: forgotten; the next apply calls all of its recipients again"
+    assert forgot.out.strip() == (
+        "alpha: forgotten; the next apply calls all of its recipients again "
+        "(with new request_ids, which the provider does not refuse as repeats)"
     )
     assert "alpha" not in project.run("state", "list").out
     plan = project.run("plan", "--detailed-exitcode")
@@ -149,12 +151,19 @@ def test_resolve_sent_and_not_sent(
     project: ProjectDir, emulators: Callable[..., EmulatorProcess]
 ) -> None:
     two_campaigns(project)
-    leave_pending(project, emulators(*ALWAYS_429))
+    refusing = emulators(*ALWAYS_429)
+    leave_pending(project, refusing)
+    leave_pending(project, refusing)  # the same request_ids again: attempts are counted
+    assert (
+        ", 2 attempts, 0.0 h old, no outcome recorded" in project.run("state", "show", "alpha").out
+    )
     listed = project.run("state", "list").out
-    assert "alpha: 0 recipients reached, 0 messages, 1 send, 1 pending" in listed
+    assert "alpha: 0 recipients reached, 0 messages, 2 sends, 1 pending" in listed
     refused = project.run("state", "forget", "alpha")
     assert refused.code == 1
-    assert "run `runner state resolve alpha --sent|--not-sent` first" in refused.err
+    assert "run `runner state resolve alpha --request-id ID --sent|--not-sent` first" in (
+        refused.err
+    )
     assert project.run("state", "resolve", "alpha").code == 1  # the verdict is required
 
     sent = project.run("state", "resolve", "alpha", "--sent")
@@ -369,10 +378,7 @@ def test_a_killed_apply_leaves_a_journal_the_next_command_replays(project: Proje
     two_campaigns(project)
     project.run("state", "accept", "alpha")
     snapshot = latest_snapshot(project)
-    with socket.socket() as silent:  # accepts connections, never answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)
-        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1/public"
+    with silent_api() as url:  # answers the balance, never a send
         command = [sys.executable, "-m", "runner", "-C", str(project.root), "apply"]
         with subprocess.Popen(
             [*command, "--auto-approve", "--api-url", url],
@@ -456,3 +462,48 @@ def test_a_commit_after_letting_the_lock_go_reads_what_others_wrote(tmp_path: Pa
         state = first.commit()
     assert list(state.campaigns["alpha"].messages["f" * 64].delivered) == digests
     assert state.serial == 2
+
+
+@both_backends
+def test_forget_within_the_dedup_window_calls_everyone_again_as_it_promises(
+    project: ProjectDir, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    numbers = us_numbers(3)
+    write_campaign(project, "notice", "Hello.", numbers)
+    apply = ("apply", "--auto-approve", "--api-url", emulator.url)
+    assert project.run(*apply, env=API_ENV, stdin="").code == 0
+    assert "calls all of its recipients again" in project.run("state", "forget", "notice").out
+    saved = tmp_path / "plan.json"
+    assert project.run("plan", "--out", str(saved)).code == 0  # a saved plan checks its ids
+    again = project.run(*apply, str(saved), env=API_ENV, stdin="")
+    assert again.code == 0, again
+    # the provider remembers the first request_ids for 24 h: new ones, or nobody is called
+    assert emulator.pairs() == {("Hello.", n): 2 for n in numbers}
+
+
+def test_only_a_duplicate_settles_a_send_whose_first_attempt_had_an_unknown_fate() -> None:
+    """The fold's rule, whatever the Sender wrote: after an unknown fate, a refusal settles
+    nothing; a refusal of a first attempt does; a duplicate settles as delivered."""
+    from runner.state.model import Intent, Outcome, State
+
+    def intent(rid: str, at: float) -> Intent:
+        return Intent(rid, "notice", "f" * 64, {"text": "Hi"}, ("d1", "d2"), at)
+
+    state = State.new()
+    state.fold(intent("rn-a", 100.0))
+    state.fold(Outcome("rn-a", "unknown", 101.0))
+    state.fold(intent("rn-a", 200.0))  # the re-send
+    state.fold(Outcome("rn-a", "rejected", 201.0, code=104))
+    state.fold(intent("rn-b", 100.0))  # killed before its outcome, then re-sent
+    state.fold(intent("rn-b", 300.0))
+    state.fold(Outcome("rn-b", "skipped", 301.0))
+    state.fold(intent("rn-c", 100.0))  # a first attempt, cleanly refused
+    state.fold(Outcome("rn-c", "rejected", 101.0, code=117))
+    pending = state.campaigns["notice"].pending
+    assert {rid: (i.time, i.uncertain) for rid, i in pending.items()} == {
+        "rn-a": (100.0, True),
+        "rn-b": (100.0, True),
+    }
+    state.fold(Outcome("rn-a", "duplicate", 400.0))
+    assert list(pending) == ["rn-b"]
+    assert state.campaigns["notice"].messages["f" * 64].delivered == {"d1": None, "d2": None}

@@ -105,3 +105,28 @@ def test_copy_holds_both_locks(project: ProjectDir, postgres_server: PostgresSer
     no_key = project.run("state", "push", postgres_server.url(DATABASE))
     assert no_key.code == 1
     assert "set `project:` in runner.yaml" in no_key.err
+
+
+def test_a_copy_that_diverged_is_refused_even_behind_its_source(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    write_campaign(project, "alpha", "Alpha calling.", us_numbers(3))
+    write_campaign(project, "beta", "Beta calling.", us_numbers(2, start=3))
+    assert project.run("state", "accept", "alpha").code == 0
+    assert project.run("state", "push", "copy.json").code == 0  # one state, two copies
+    apply = ("apply", "--auto-approve", "--api-url", emulator.url)
+    called = project.run("--state", "copy.json", *apply, env=API_ENV, stdin="")
+    assert called.code == 0, called  # beta is called through the copy (serial 3 there)
+    write_campaign(project, "gamma", "Gamma calling.", us_numbers(2, start=5))
+    for name in ("gamma", "alpha", "gamma"):  # the source moves on apart: serial 4 here
+        assert project.run("state", "accept", name).code == 0
+    for args in (("state", "push", "copy.json"), ("--state", "copy.json", "state", "pull", STATE)):
+        refused = project.run(*args)
+        assert refused.code == 1, refused
+        assert "has diverged: it holds records the source lacks (campaign beta; serial 3, " in (
+            refused.err
+        )
+    again = project.run("--state", "copy.json", *apply, env=API_ENV, stdin="")
+    assert again.code == 0, again
+    assert max(emulator.pairs().values()) == 1  # before: the push dropped beta's sends
+    assert project.run("state", "push", "copy.json", "--force").code == 0

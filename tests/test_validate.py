@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-from conftest import BASIC_CONFIG, REPO, ProjectDir, run_cli
+from conftest import API_ENV, BASIC_CONFIG, REPO, EmulatorProcess, ProjectDir, run_cli
 from expect import assert_refused, assert_reports
 
 from runner.voices import VOICES
@@ -253,12 +254,52 @@ def test_send_at_needs_an_offset_and_a_real_date(project: ProjectDir) -> None:
     )
 
 
-def test_send_at_in_the_past(project: ProjectDir) -> None:
+def test_a_past_send_at_is_valid_input_and_blocks_the_campaign_in_plan(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    """Whether anyone is still to call is the state's to say, and validate reads no state."""
     project.write("campaigns/drill.yaml", DRILL + 'send_at: "2020-01-01T09:00:00+00:00"\n')
-    lines = assert_reports(project.run("validate"))
-    assert len(lines) == 1
-    assert lines[0].startswith("campaigns/drill.yaml:5: send_at: ")
-    assert "past" in lines[0]
+    assert project.run("validate").code == 0
+    reason = (
+        "campaigns/drill.yaml:5: send_at 2020-01-01T09:00:00+00:00 is in the past with 1 "
+        "recipient still to call; set a future send_at, or remove it to call them now"
+    )
+    plan = project.run("plan", "--detailed-exitcode")
+    assert plan.code == 2, plan
+    assert f"    blocked: {reason}\n" in plan.out
+    assert "Plan: 0 campaigns, 0 calls" in plan.out
+    assert "Blocked until resolved: drill." in plan.out
+    held = json.loads(project.run("plan", "--format", "json").out)["campaigns"][0]["held"]
+    assert held == reason
+    project.write("campaigns/other.yaml", drill("other"))  # not blocked: it is sent
+    apply = project.run("apply", "--auto-approve", "--api-url", emulator.url, env=API_ENV)
+    assert apply.code == 1, apply
+    assert f"blocked: drill: {reason}" in apply.out
+    assert [s["text"] for s in emulator.sends()] == ["The failover drill starts in ten minutes."]
+
+
+def test_validate_reads_no_state(project: ProjectDir) -> None:
+    """A corrupt state, or one in PostgreSQL without psycopg: validate checks the files."""
+    project.write("campaigns/drill.yaml", DRILL)
+    project.write("runner.state.json", "{ not a state")
+    assert project.run("validate").code == 0
+    assert project.run("plan").code == 1
+    config = (project.root / "runner.yaml").read_text()
+    project.write("runner.yaml", config + "project: acme\nstate: postgresql://u:p@127.0.0.1:1/db\n")
+    without = {"PYTHONPATH": str(write_psycopg_blocker(project.root.parent))}
+    valid = project.run("validate", env=without)
+    assert (valid.code, valid.err) == (0, ""), valid
+    assert "needs psycopg" in project.run("plan", env=without).err
+
+
+def write_psycopg_blocker(folder: Path) -> Path:
+    """A folder that, first on PYTHONPATH, makes `import psycopg` fail as if not installed."""
+    package = folder / "no-psycopg" / "psycopg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'psycopg'\", name='psycopg')\n"
+    )
+    return package.parent
 
 
 def test_duplicate_campaign_names_across_files(project: ProjectDir) -> None:

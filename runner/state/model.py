@@ -19,6 +19,7 @@ from runner.state.shape import check_entry
 from runner.wire import HEX, spliced_json
 
 STATE_VERSION = 1
+REASON_LIMIT = 200  # characters of a provider's refusal kept in a send record
 RESOLVE_WINDOW_SECONDS = 23 * 3600  # the provider dedups request_ids for 24 h; keep an hour spare
 
 
@@ -32,13 +33,17 @@ class Intent:
     body: dict[str, Any]
     recipients: tuple[str, ...]  # digests
     time: float
-    simulated: bool = False
+    simulated: bool = False  # only in states of older runners: such an intent is dropped
     kind: str = "intent"
+    attempts: int = 1  # requests made with this request_id, counted as intents are folded
+    # An attempt of this request_id had an unknown fate (no outcome, or "unknown"): from then
+    # on only a duplicate settles it; any other refusal says nothing of that attempt.
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """Written after the answer: sent, duplicate (sent earlier), rejected, simulated or unknown."""
+    """Written after the answer: sent, duplicate (sent earlier), rejected or unknown."""
 
     request_id: str
     status: str
@@ -65,12 +70,13 @@ class Accept:
 
 @dataclass(frozen=True)
 class Resolve:
-    """A person's verdict on a campaign's pending sends."""
+    """A person's verdict on some of a campaign's pending sends (none named: all of them)."""
 
     campaign: str
     sent: bool
     time: float
     kind: str = "resolve"
+    request_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ _KINDS: dict[str, type[Any]] = {
     "forget": Forget,
 }
 DELIVERED = frozenset({"sent", "duplicate"})
+SETTLING = DELIVERED | {"simulated"}  # outcomes that settle a batch, whatever came before
 
 
 def body_for_state(body: Mapping[str, Any], numbers: Iterable[str]) -> dict[str, Any]:
@@ -116,8 +123,16 @@ def _national(number: str) -> str:
         return number
 
 
+# Fields added later, left out at their default: records read the same by older runners.
+_LEFT_OUT_AT_DEFAULT = (("attempts", 1), ("request_ids", ()))
+
+
 def entry_to_dict(entry: Entry) -> dict[str, Any]:
-    return dict(vars(entry))  # shallow: dataclasses.asdict copies every digest, 10x slower
+    data = dict(vars(entry))  # shallow: dataclasses.asdict copies every digest, 10x slower
+    for key, default in _LEFT_OUT_AT_DEFAULT:
+        if data.get(key, default) == default:
+            data.pop(key, None)
+    return data
 
 
 ENTRY_JSON: dict[str, Any] = {"sort_keys": True, "separators": (",", ":")}
@@ -138,8 +153,9 @@ def entry_from_dict(data: Any, where: str = "record") -> Entry:
     """The record a journal line, database row or pending entry holds; Malformed if it is not
     one (a ValueError)."""
     kind = check_entry(data, _KINDS, where)
-    if "recipients" in data:
-        data = {**data, "recipients": tuple(data["recipients"])}
+    for key in ("recipients", "request_ids"):
+        if key in data:
+            data = {**data, key: tuple(data[key])}
     entry: Entry = kind(**data)
     return entry
 
@@ -158,6 +174,9 @@ class CampaignState:
     messages: dict[str, MessageState] = field(default_factory=dict)
     sends: list[dict[str, Any]] = field(default_factory=list)
     pending: dict[str, Intent] = field(default_factory=dict)
+    # Recipients whose last send of a message was refused, by fingerprint, until delivered:
+    # the next plan shows them as failed last time, not as added.
+    failed: dict[str, dict[str, None]] = field(default_factory=dict)
 
     def deliver(
         self, fingerprint: str, body: dict[str, Any], digests: tuple[str, ...], when: float
@@ -165,6 +184,23 @@ class CampaignState:
         message = self.messages.setdefault(fingerprint, MessageState(body))
         message.delivered.update(dict.fromkeys(digests))
         message.last_time = max(message.last_time, when)
+        refused = self.failed.get(fingerprint)
+        if refused:
+            for digest in digests:
+                refused.pop(digest, None)
+            if not refused:
+                del self.failed[fingerprint]
+
+    def last_failure(self, fingerprint: str) -> dict[str, Any] | None:
+        """The latest refused send of this message, with its code and reason."""
+        return next(
+            (
+                s
+                for s in reversed(self.sends)
+                if s.get("fingerprint") == fingerprint and s.get("outcome") == "rejected"
+            ),
+            None,
+        )
 
     def delivered_anything(self, digest: str) -> str | None:
         """The most recent fingerprint this recipient heard in this campaign, if any."""
@@ -181,6 +217,9 @@ class State:
     serial: int = 0
     version: int = STATE_VERSION
     campaigns: dict[str, CampaignState] = field(default_factory=dict)
+    # How many times each campaign was forgotten: part of its request_ids from then on, so
+    # that the provider does not refuse the calls `state forget` promised as repeats.
+    generations: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def new(cls) -> State:
@@ -200,14 +239,23 @@ class State:
             self._fold_resolve(entry)
         elif isinstance(entry, Forget):
             self.campaigns.pop(entry.campaign, None)
+            self.generations[entry.campaign] = self.generations.get(entry.campaign, 0) + 1
 
     def _fold_intent(self, intent: Intent) -> None:
+        if intent.simulated:  # older runners recorded simulations: they reached nobody
+            return
         pending = self.campaigns.setdefault(intent.campaign, CampaignState()).pending
         earlier = pending.get(intent.request_id)
         if earlier is not None:
             # A re-send of a batch still pending: the provider's 24 h window runs from the
             # first request it may have accepted, so the age must too.
-            intent = replace(intent, time=min(earlier.time, intent.time))
+            # Its earlier attempt had no outcome, or an unknown one.
+            intent = replace(
+                intent,
+                time=min(earlier.time, intent.time),
+                attempts=earlier.attempts + 1,
+                uncertain=True,
+            )
         pending[intent.request_id] = intent
 
     def _fold_outcome(self, outcome: Outcome) -> None:
@@ -215,10 +263,15 @@ class State:
             intent = campaign.pending.get(outcome.request_id)
             if intent is None:
                 continue
-            if outcome.status != "unknown":
+            if outcome.status in SETTLING or not (outcome.status == "unknown" or intent.uncertain):
                 del campaign.pending[outcome.request_id]
-            if outcome.status in DELIVERED and not intent.simulated:
+            else:  # unknown, or refused after an attempt of unknown fate: still pending
+                campaign.pending[outcome.request_id] = replace(intent, uncertain=True)
+            if outcome.status in DELIVERED:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, outcome.time)
+            elif outcome.status == "rejected" and not intent.uncertain:
+                refused = campaign.failed.setdefault(intent.fingerprint, {})
+                refused.update(dict.fromkeys(intent.recipients))
             campaign.sends.append(_send_record(intent, outcome))
             return
 
@@ -226,8 +279,9 @@ class State:
         campaign = self.campaigns.get(resolve.campaign)
         if campaign is None:
             return
-        for intent in campaign.pending.values():
-            if resolve.sent and not intent.simulated:
+        chosen = resolve.request_ids or tuple(campaign.pending)
+        for intent in [campaign.pending.pop(r) for r in chosen if r in campaign.pending]:
+            if resolve.sent:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, resolve.time)
             outcome = Outcome(
                 intent.request_id,
@@ -235,7 +289,6 @@ class State:
                 resolve.time,
             )
             campaign.sends.append(_send_record(intent, outcome))
-        campaign.pending.clear()
 
 
 def _send_record(intent: Intent, outcome: Outcome) -> dict[str, Any]:
@@ -248,5 +301,6 @@ def _send_record(intent: Intent, outcome: Outcome) -> dict[str, Any]:
         "ticket": outcome.ticket,
         "cost": outcome.cost,
         "code": outcome.code,
+        "reason": outcome.message[:REASON_LIMIT] or None,
     }
     return {k: v for k, v in record.items() if v is not None}

@@ -45,6 +45,8 @@ def dump_state(state: State) -> bytes:
         "serial": state.serial,
         "campaigns": {name: _dump_campaign(c, aside) for name, c in state.campaigns.items()},
     }
+    if state.generations:  # only once a campaign was forgotten: older states stay the same
+        data["generations"] = state.generations
     text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False)
     pieces = re.split(f'(?m)^( *"delivered": )"{marker}([0-9]+)"', text)
     for at in range(1, len(pieces), 3):  # pieces: text, key, list index, text, key, ...
@@ -56,7 +58,7 @@ def dump_state(state: State) -> bytes:
 def _dump_campaign(
     campaign: CampaignState, aside: Callable[[dict[str, None]], str]
 ) -> dict[str, Any]:
-    return {
+    data = {
         "messages": {
             fp: {"body": m.body, "last_time": m.last_time, "delivered": aside(m.delivered)}
             for fp, m in campaign.messages.items()
@@ -64,6 +66,9 @@ def _dump_campaign(
         "pending": {rid: entry_to_dict(i) for rid, i in campaign.pending.items()},
         "sends": campaign.sends,
     }
+    if campaign.failed:  # only when there is any: older states stay byte for byte the same
+        data["failed"] = {fp: list(digests) for fp, digests in campaign.failed.items()}
+    return data
 
 
 def _listed(key: str, digests: dict[str, None]) -> str:
@@ -95,6 +100,7 @@ def load_state(raw: bytes, where: str) -> State:
         state = State(lineage=data["lineage"], serial=data["serial"], version=data["version"])
         for name, campaign in data.get("campaigns", {}).items():
             state.campaigns[name] = _load_campaign(campaign, f"campaigns.{quoted(name)}")
+        state.generations = {str(k): int(v) for k, v in data.get("generations", {}).items()}
     except StateError:
         raise
     except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -115,6 +121,9 @@ def _load_campaign(data: dict[str, Any], where: str) -> CampaignState:
         loaded = entry_from_dict(intent, at)
         if not isinstance(loaded, Intent) or loaded.request_id != rid:
             raise Malformed(f"{at}: not the intent of request {quoted(rid)}")
-        campaign.pending[rid] = loaded
+        if not loaded.simulated:  # older runners kept simulations pending: they reached nobody
+            campaign.pending[rid] = loaded
     campaign.sends = list(data.get("sends", []))
+    for fp, digests in data.get("failed", {}).items():
+        campaign.failed[fp] = dict.fromkeys(digests)
     return campaign

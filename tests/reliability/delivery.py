@@ -7,14 +7,15 @@ runner's state: a send the state forgot, or one it recorded twice, shows up ther
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import figures
-from conftest import API_ENV, ProjectDir, Result, us_numbers, write_campaign
+from conftest import API_ENV, EmulatorProcess, ProjectDir, Result, us_numbers, write_campaign
 
 Pair = tuple[str, str]
 
@@ -131,3 +132,29 @@ def start_quietly(command: list[str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def start_apply(project: ProjectDir, url: str, hours: float = 0) -> subprocess.Popen[bytes]:
+    command = clock_command(project, hours, "apply", "--auto-approve", "--api-url", url)
+    return start_quietly(command)
+
+
+def kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
+    while not ready():
+        assert process.poll() is None, "apply ended before the moment to kill it"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def crash_after_the_provider_accepted(
+    project: ProjectDir,
+    emulators: Callable[..., EmulatorProcess],
+    *options: str,
+    hours: float = 0,
+) -> EmulatorProcess:
+    """The provider records the send, the answer never comes back, apply dies waiting."""
+    # every answer is lost and slow: the kill lands while the client waits for its retry
+    provider = emulators("--rate-drop-after", "1", "--latency", "1.5", *options)
+    process = start_apply(project, provider.url, hours)
+    kill_when(process, lambda: len(provider.sends()) == 1)
+    return provider

@@ -8,15 +8,20 @@ says what happened, and each verdict must lead to exactly one call per recipient
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
 from collections.abc import Callable, Iterator
 
 import figures
 import pytest
 from conftest import EmulatorProcess, ProjectDir, us_numbers, write_campaign
-from delivery import assert_exactly_once, clock_command, pairs_of, run_later, start_quietly
+from delivery import (
+    assert_exactly_once,
+    crash_after_the_provider_accepted,
+    kill_when,
+    pairs_of,
+    run_later,
+    start_apply,
+)
+from silent_api import silent_api
 
 TEXT = "The water is off on Saturday from 9 AM."
 NUMBERS = us_numbers(40)
@@ -24,36 +29,11 @@ WANTED = {(TEXT, n) for n in NUMBERS}
 BLOCKED = "blocked: notice has sends of unknown outcome; see `runner plan`"
 
 
-def start_apply(project: ProjectDir, url: str) -> subprocess.Popen[bytes]:
-    command = clock_command(project, 0, "apply", "--auto-approve", "--api-url", url)
-    return start_quietly(command)
-
-
-def kill_when(process: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
-    while not ready():
-        assert process.poll() is None, "apply ended before the moment to kill it"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-
-
-def crash_after_the_provider_accepted(
-    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
-) -> EmulatorProcess:
-    """The provider records the send, the answer never comes back, apply dies waiting."""
-    # every answer is lost and slow: the kill lands while the client waits for its retry
-    provider = emulators("--rate-drop-after", "1", "--latency", "1.5")
-    process = start_apply(project, provider.url)
-    kill_when(process, lambda: len(provider.sends()) == 1)
-    return provider
-
-
 @pytest.fixture
 def black_hole() -> Iterator[str]:
-    """An API URL that takes connections and never answers: requests reach no one."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(16)
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1/public"
+    """An API URL that answers the balance and never a send: sends reach no one."""
+    with silent_api() as url:
+        yield url
 
 
 def apply_later(project: ProjectDir, hours: float, url: str) -> tuple[int, str]:
@@ -65,7 +45,7 @@ def apply_later(project: ProjectDir, hours: float, url: str) -> tuple[int, str]:
 def assert_blocked(project: ProjectDir, hours: float, provider: EmulatorProcess) -> None:
     plan = run_later(project, hours, "plan")
     assert "older than 23 h, past the provider's duplicate check" in plan.out, plan
-    assert "runner state resolve notice --sent|--not-sent" in plan.out
+    assert "runner state resolve notice --request-id rn-" in plan.out
     code, out = apply_later(project, hours, provider.url)
     assert (code, BLOCKED in out) == (1, True), out
     assert provider.sends() == []

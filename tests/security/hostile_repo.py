@@ -13,6 +13,7 @@ nothing outside the project changed.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -134,6 +135,31 @@ class HostileRepo:
         self.link("linked-plan.json", self.outside / "victim")
         self.link("runner.state.json.lock", self.outside / "victim")
         self.link("runner.state.json.backup", self.outside / "victim")
+
+    def trap_markup_and_escapes(self) -> None:
+        """Markup and terminal escapes from a folder name, a text and a crafted state file: a
+        valid project, so its plan is printed and must render as runner meant it."""
+        from crafted import ESC_LINK, FAKE_MARKDOWN, FAKE_NAME, write_crafted_state
+
+        folder = "x```\n\n# All checks passed\n<img src=x> @admins [a](e.example) ![i](i.png)\n```"
+        text = "Hi.\n# All checks passed\n<img src=x onerror=alert(1)>\n@admins ![p](https://e.example/p.png)"
+        self.write(
+            f"campaigns/{folder}/notice.yaml",
+            f"name: notice\ntext: {json.dumps(text)}\nrecipients: {ONE}\n",
+        )
+        self.write(
+            f"campaigns/{ESC_LINK}/esc.yaml", f"name: esc\ntext: Hello.\nrecipients: {ONE}\n"
+        )
+        write_crafted_state(self, "ok", FAKE_MARKDOWN, FAKE_NAME)  # type: ignore[arg-type]
+
+    def trap_costly_templates(self) -> None:
+        """Templates that cost minutes and gigabytes to compile, and one that differs per run."""
+        self.campaign("parens", f'text: "{{{{ {"(" * 3000}1{")" * 3000} }}}}"\n')
+        self.campaign("ifs", 'text: "' + "{% if 1 %}" * 2000 + "x" + "{% endif %}" * 2000 + '"\n')
+        self.write("templates/big.j2", "{{x}}" * 200_000)
+        self.campaign("big", "template: big.j2\nvars: {x: 1}\n")
+        self.campaign("random", 'text: "{{ [1, 2, 3] | random }}"\n')
+        self.campaign("hugeint", f'text: "{{{{ n }}}}"\nvars: {{n: {"9" * 5000}}}\n')
 
     # judging -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, str]:

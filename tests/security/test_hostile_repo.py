@@ -12,6 +12,7 @@ from pathlib import Path
 import figures
 import pytest
 from hostile_repo import HostileRepo, assert_nothing_leaked
+from test_markdown_injection import assert_inert
 
 LAYOUTS: dict[str, Callable[[HostileRepo], None]] = {
     "folders": lambda r: r.trap_default_templates_to_root(),
@@ -24,7 +25,10 @@ LAYOUTS: dict[str, Callable[[HostileRepo], None]] = {
         r.trap_dot_git_as_contacts(),
     ),
     "writes": lambda r: r.trap_write_links(),
+    "costly": lambda r: r.trap_costly_templates(),
+    "markup": lambda r: r.trap_markup_and_escapes(),
 }
+VALID = ("writes", "markup")  # projects a plan accepts: their output is judged as well
 RUNS = [
     ("validate",),
     ("plan",),
@@ -46,8 +50,13 @@ def test_a_hostile_pull_request_gets_no_secret_and_writes_nothing_outside(
         result = repo.run(*(a.format(root=repo.root) for a in args))
         assert_nothing_leaked(repo, before, result)
         figures.add("hostile-repo runs scanned")
-        if layout != "writes":
-            assert result.code == 1, (args, result)  # every layout but this one is refused
+        if layout not in VALID:
+            assert result.code == 1, (args, result)  # refused, one line per problem
+            continue
+        assert result.code == 0 or "linked-plan" in args[-1], (args, result)  # a planted link
+        assert "\x1b" not in result.output, (args, result)  # escapes shown escaped
+        if "markdown" in args:
+            assert_inert(result.out)  # nothing from content became markup
     if layout == "writes":  # a valid project: the plan is saved, the planted links untouched
         assert (repo.root / "plan.json").is_file()
         assert not (repo.root / "linked-plan.json").resolve().read_text()

@@ -83,9 +83,9 @@ def test_no_command_shows_or_writes_the_key(
     assert scanned("-vv", "plan", "--out", saved).code == 0
     assert scanned("-vv", "apply", saved, "--auto-approve", "--api-url", emulator.url).code == 0
     assert scanned("-vv", "apply", "--emulator", "--auto-approve").code == 0
-    unreachable = f"http://127.0.0.1:{free_port()}/v1/public"
+    failing = emulators("--rate-500-before", "1")  # answers the preflight, never a send
     write_campaign(project, "late", "Late news.", us_numbers(2, start=700))
-    assert scanned("-vv", "apply", "--auto-approve", "--api-url", unreachable).code == 1
+    assert scanned("-vv", "apply", "--auto-approve", "--api-url", failing.url).code == 1
     for verbose in ("-v", "-vv"):
         assert scanned(verbose, "state", "list").code == 0
         assert scanned(verbose, "state", "show", "outage").code == 0
