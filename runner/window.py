@@ -94,7 +94,7 @@ class SendWindow:
             return None
         return (
             f"not re-sent: {why}; check the provider, then run "
-            f"`runner state resolve {campaign} --sent|--not-sent`"
+            f"`runner state resolve {campaign} --request-id {request_id} --sent|--not-sent`"
         )
 
 

@@ -102,7 +102,9 @@ def test_an_intent_dated_in_the_future_is_not_resent(
     result = run_later(project, 0, "apply", "--auto-approve", "--api-url", behind.url)
     assert (result.code, behind.sends()) == (1, []), result
     assert re.search(r"its first attempt is dated 5\.0 h in the future", result.out), result
-    assert "runner state resolve notice --sent|--not-sent" in result.out
+    assert re.search(
+        r"runner state resolve notice --request-id rn-[0-9a-f]{32} --sent\|--not-sent", result.out
+    )
     figures.add("clock-skew trials")
 
 
