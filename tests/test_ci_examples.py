@@ -24,6 +24,13 @@ EXAMPLES = REPO / "examples" / "ci"
 GITHUB = EXAMPLES / "github-actions.yml"
 GITLAB = EXAMPLES / "gitlab-ci.yml"
 BIN = Path(sys.executable).parent  # where pip put the `runner` entry point
+RUN_SH = REPO / "action" / "run.sh"
+# What the action (action/run.sh) runs for each `command:` input, before the `args:` input.
+ACTION_COMMANDS = {
+    "validate": "runner validate",
+    "plan": "runner plan --detailed-exitcode --format markdown",
+    "apply": "runner apply --auto-approve",
+}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -32,13 +39,25 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def github_scripts(path: Path = GITHUB) -> dict[str, str]:
-    """Each step's `run:` script, by step name (or job/index)."""
+    """Each step's `run:` script, or the runner command a step using this repository's action
+    runs, by job/step name (or job/index)."""
     scripts = {}
     for job_name, job in load(path)["jobs"].items():
         for index, step in enumerate(job["steps"]):
+            key = f"{job_name}/{step.get('name', index)}"
             if "run" in step:
-                scripts[step.get("name", f"{job_name}/{index}")] = step["run"]
+                scripts[key] = step["run"]
+            elif str(step.get("uses", "")).startswith("your-org/runner@"):
+                inputs = step.get("with", {})
+                command = ACTION_COMMANDS[inputs.get("command", "plan")]
+                scripts[key] = f"{command} {inputs.get('args', '')}".strip()
     return scripts
+
+
+def test_the_action_runs_the_commands_the_recipes_are_checked_with() -> None:
+    script = RUN_SH.read_text(encoding="utf-8")
+    for command in ACTION_COMMANDS.values():
+        assert f'{command} "${{EXTRA[@]}}"' in script, command
 
 
 def gitlab_scripts(path: Path = GITLAB) -> dict[str, str]:
@@ -120,8 +139,10 @@ def test_secrets_come_from_the_ci_never_from_the_file(path: Path) -> None:
 
 
 def run_step(script: str, project: ProjectDir, shell: list[str]) -> Any:
+    """Run a plan step; GitHub's is the action's own script (as tests/test_action.py runs it)."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
     env["GITHUB_OUTPUT"] = str(project.root / "github-output")
+    env["GITHUB_REPOSITORY"] = "acme/campaigns"  # always set on GitHub; no event: no comment
     return subprocess.run(
         [*shell, script], cwd=project.root, env=env, capture_output=True, text=True, timeout=60
     )
@@ -130,7 +151,7 @@ def run_step(script: str, project: ProjectDir, shell: list[str]) -> Any:
 def plan_steps() -> dict[str, tuple[str, list[str]]]:
     gitlab = load(GITLAB)["plan"]["script"]
     return {
-        "github": (github_scripts()["Plan"], ["bash", "-e", "-c"]),  # GitHub's `bash -e {0}`
+        "github": (f'"{RUN_SH}" plan', ["bash", "-e", "-c"]),  # the recipe uses the action
         "gitlab": ("\n".join(line for line in gitlab if "curl" not in line), ["sh", "-e", "-c"]),
     }
 
@@ -141,9 +162,10 @@ def test_the_plan_step_passes_on_changes_and_fails_on_errors(project: ProjectDir
     write_campaign(project, "notice", "Hello.", us_numbers(2))
     changes = run_step(script, project, shell)
     assert changes.returncode == 0, changes
-    assert "notice" in (project.root / "plan.md").read_text()
+    plan_md = project.root / "plan.md"
+    assert "notice" in (plan_md.read_text() if ci == "gitlab" else changes.stdout)
     if ci == "github":
-        assert (project.root / "github-output").read_text() == "exitcode=2\n"
+        assert (project.root / "github-output").read_text().startswith("exitcode=2\n")
     project.write("campaigns/broken.yaml", "name: broken\ntext: Hi\nrecipients: [nope]\n")
     broken = run_step(script, project, shell)
     assert broken.returncode != 0, broken

@@ -3,8 +3,10 @@
 Each job runs its `run:` (GitHub) or `before_script:` + `script:` (GitLab) blocks from the YAML,
 in order, in a fresh clone of a real git repository whose `origin` is a bare repository that
 refuses pushes to main (a protected branch). `pip install` lines are left out (runner is
-installed here), `gh` and `curl` are stubs that record their arguments, and `uses:` steps
-(checkout, setup-python, upload-artifact) are what the harness does around the steps.
+installed here), `gh` and `curl` are stubs that record their arguments. A `uses:` step of this
+repository's action runs the action's own steps from action.yml (its inputs and env mapped as
+GitHub maps them) but its install step, as the pip lines; other `uses:` steps (checkout,
+upload-artifact) are what the harness does around the steps.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pg import DATABASE, PASSWORD, PostgresServer
 from runner.state.pg_schema import lock_key
 
 EXAMPLES = REPO / "examples" / "ci"
+ACTION = "your-org/runner@"  # how the recipes name this repository's action
 BIN = Path(sys.executable).parent
 PROTECT_MAIN = """#!/bin/sh
 while read -r old new ref; do
@@ -44,6 +47,7 @@ class Step:
     script: str
     condition: str = ""
     env: Mapping[str, str] = frozenset({}.items())  # type: ignore[assignment]
+    folder: str = "."
 
 
 def load(name: str) -> dict[str, Any]:
@@ -69,17 +73,41 @@ def github_job(
     env = {k: resolve(str(v), secrets) for k, v in workflow.get("env", {}).items()}
     spec = workflow["jobs"][job]
     env |= {k: resolve(str(v), secrets) for k, v in spec.get("env", {}).items()}
-    steps = [
-        Step(
-            s.get("name", s["run"]),
-            without_pip(s["run"]),
-            s.get("if", ""),
-            {k: resolve(str(v), secrets) for k, v in s.get("env", {}).items()},
-        )
-        for s in spec["steps"]
-        if "run" in s
-    ]
+    steps = []
+    for s in spec["steps"]:
+        step_env = {k: resolve(str(v), secrets) for k, v in s.get("env", {}).items()}
+        if "run" in s:
+            steps.append(
+                Step(s.get("name", s["run"]), without_pip(s["run"]), s.get("if", ""), step_env)
+            )
+        elif str(s.get("uses", "")).startswith(ACTION):
+            steps.extend(action_steps(s, step_env, secrets))
     return env, steps
+
+
+def action_steps(
+    use: Mapping[str, Any], env: Mapping[str, str], secrets: Mapping[str, str]
+) -> list[Step]:
+    """The action's `run:` steps as action.yml declares them, with the step's `with:` inputs."""
+    action = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
+    inputs = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
+    inputs |= {k: str(v) for k, v in use.get("with", {}).items()}
+
+    def fill(value: Any) -> str:
+        value = re.sub(r"\$\{\{\s*inputs\.([\w-]+)\s*\}\}", lambda m: inputs[m[1]], str(value))
+        return resolve(value, secrets)
+
+    steps = []
+    for s in action["runs"]["steps"]:
+        if "run" not in s or '" install' in s["run"]:  # installing is the harness's job
+            continue
+        step_env = {**env, **{k: fill(v) for k, v in s.get("env", {}).items()}}
+        step_env["GITHUB_ACTION_PATH"] = str(REPO)
+        name = use.get("name", use["uses"])
+        steps.append(
+            Step(name, s["run"], use.get("if", ""), step_env, fill(s.get("working-directory", ".")))
+        )
+    return steps
 
 
 def gitlab_job(name: str, job: str, values: Mapping[str, str]) -> tuple[dict[str, str], str]:
@@ -176,6 +204,9 @@ class Harness:
         work = self.repo.clone(job)
         env = {**self.base, **env, "GITHUB_STEP_SUMMARY": str(self.summary)}
         env["GITHUB_OUTPUT"] = str(self.folder / "github-output")
+        event = self.folder / f"{job}-event.json"  # plan runs on pull request 7, apply on a push
+        event.write_text('{"pull_request": {"number": 7}}' if job == "plan" else "{}")
+        env |= {"GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "acme/campaigns"}
         failed, output = False, []
         for step in steps:
             wanted = "always()" in step.condition or (failed == ("failure()" in step.condition))
@@ -183,7 +214,8 @@ class Harness:
                 continue
             if step.name in between:
                 between[step.name](work)
-            done = run_shell(["bash", "-eo", "pipefail", "-c", step.script], work, env | step.env)
+            script = ["bash", "-eo", "pipefail", "-c", step.script]
+            done = run_shell(script, work / step.folder, env | step.env)
             output.append(done.stdout + done.stderr)
             failed = failed or done.returncode != 0
         return Job(not failed, "".join(output), work)
@@ -204,6 +236,11 @@ class Job:
     ok: bool
     output: str
     work: Path
+
+    def plan(self) -> str:
+        """The plan the job showed: the action prints it; the GitLab recipes keep plan.md."""
+        saved = self.work / "plan.md"
+        return saved.read_text() if saved.exists() else self.output
 
 
 def run_shell(command: list[str], cwd: Path, env: Mapping[str, str]) -> Any:
@@ -253,7 +290,7 @@ def test_state_branch_recipe_keeps_the_state_and_leaves_main_alone(
     name = STATE_BRANCH_RECIPES[ci]
     plan = harness.github(name, "plan") if ci == "github" else harness.gitlab(name, "plan")
     assert plan.ok, plan.output
-    assert "1 call" in (plan.work / "plan.md").read_text()
+    assert "1 call" in plan.plan()
     second = apply_job(harness, ci)
     assert second.ok, second.output
     assert sorted(emulator.pairs().values()) == [1, 1, 1, 1]  # the new number only, nobody twice
@@ -356,8 +393,11 @@ def test_postgres_recipe_plans_read_only_without_the_lock_and_applies_read_write
         holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("project:acme"),))
         plan = job("plan")
     assert plan.ok, plan.output
-    assert "3 calls" in (plan.work / "plan.md").read_text()
-    assert "notes" in harness.stub_log.read_text() or "pr comment" in harness.stub_log.read_text()
+    assert "3 calls" in plan.plan()
+    posted = harness.stub_log.read_text()
+    assert (
+        "merge_requests//notes" in posted or "POST repos/acme/campaigns/issues/7/comments" in posted
+    )
     refused = run_shell(
         [sys.executable, "-m", "runner", "apply", "--auto-approve"],
         plan.work,
