@@ -18,9 +18,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /dist /dist
 # The postgres extra is in: the state can live in PostgreSQL without another image.
-# DL3013 wants pinned versions: this wheel is the build's own file, pinned by being it.
-# hadolint ignore=DL3013
-RUN wheel="$(find /dist -name 'voice_campaign_runner-*.whl')" \
+# git and curl are for the GitLab recipes (examples/ci/), which run in this image: git keeps the
+# runner-state branch, curl posts the plan on the merge request.
+# DL3013 wants pinned versions: this wheel is the build's own file, pinned by being it. DL3008
+# too: the Debian release is pinned by the base tag; within it, updates are security fixes.
+# hadolint ignore=DL3008,DL3013
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && wheel="$(find /dist -name 'voice_campaign_runner-*.whl')" \
     && pip install --no-cache-dir "${wheel}[postgres]" \
     && rm -rf /dist \
     && useradd --create-home --uid 10001 --user-group runner

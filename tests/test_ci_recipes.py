@@ -185,6 +185,7 @@ class Harness:
             "GITHUB_SHA": "0123abc",
             "CI_COMMIT_SHA": "0123abc",
             "STATE_REMOTE": str(self.repo.origin),
+            "GIT_CONFIG_GLOBAL": str(folder / "gitconfig"),  # a recipe's `git config --global`
             "GIT_AUTHOR_NAME": "t",
             "GIT_AUTHOR_EMAIL": "t@x",
             "GIT_COMMITTER_NAME": "t",
