@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -171,6 +172,11 @@ class PostgresState:
         with self._use() as conn:
             if not self._try_lock(conn):
                 holder = self._holder(conn)
+                for _ in range(50):  # the holder may have the lock and not yet have said who it is
+                    if holder is not None:
+                        break
+                    time.sleep(0.01)
+                    holder = self._holder(conn)
                 who = holder[0].describe() if holder else "by another process"
                 raise LockError(f"the state is locked: {who}")
             conn.execute(
