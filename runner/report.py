@@ -160,7 +160,9 @@ def state_show(state: State, name: str, now: float) -> str:
         raise RunnerError(f"the state has no campaign named {name}")
     lines = [terminal(name)]
     for fingerprint, message in campaign.messages.items():
-        lines.append(f"  message {fingerprint[:12]}: {plural(len(message.delivered), 'recipient')}")
+        lines.append(
+            terminal(f"  message {fingerprint[:12]}: {plural(len(message.delivered), 'recipient')}")
+        )
         lines.append(indent(str(message.body.get("text", ""))))
     for send in campaign.sends:
         lines.append(

@@ -77,7 +77,7 @@ def _change_text(
         style.sign(f"{sign} {terminal(change.campaign)}  {', '.join(categories(change))}  {where}")
     ]
     if change.held:
-        lines.append(f"    blocked: {change.held}")
+        lines.append(terminal(f"    blocked: {change.held}"))
     for pending in change.pending:
         hours = pending.age_seconds / 3600
         what = (
@@ -85,9 +85,11 @@ def _change_text(
             or "will be re-sent with the same request_id (the provider "
             "refuses it if the first one arrived)"
         )
-        lines.append(
-            f"    pending {terminal(pending.request_id)}, {plural(pending.contacts, 'contact')}, "
-            f"{hours:.1f} h old: {what}"
+        lines.append(  # request_ids, names and reasons in `what` may come from the state file
+            terminal(
+                f"    pending {pending.request_id}, {plural(pending.contacts, 'contact')}, "
+                f"{hours:.1f} h old: {what}"
+            )
         )
     if change.batches:
         detail = (
@@ -97,7 +99,7 @@ def _change_text(
         )
         detail += [f"{plural(change.added, 'recipient')} added"] if change.added else []
         if change.failed:
-            why = "; ".join(change.failures)
+            why = terminal("; ".join(change.failures))  # the provider's words, from the state
             detail.append(f"{plural(change.failed, 'recipient')} failed last time ({why})")
         lines.append(
             f"    {plural(change.recipients, 'recipient')} in "
