@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs
 
 import jsonschema
@@ -198,7 +198,7 @@ class _Backend:
         self.credit = options.credit
         self._accepted_at: dict[str, float] = {}
         self._sends: list[SendRecord] = []
-        self._record: TextIO | None = None
+        self._record: BinaryIO | None = None
         if options.remember:
             self._accepted_at.update(_remembered(options.remember))
 
@@ -208,7 +208,8 @@ class _Backend:
 
     def open_record(self) -> None:
         if self.options.record and self._record is None:
-            self._record = open(self.options.record, "a", encoding="utf-8")  # noqa: SIM115
+            # Unbuffered: each record is one write() of one whole line, never split in two.
+            self._record = open(self.options.record, "ab", buffering=0)  # noqa: SIM115
 
     def close_record(self) -> None:
         with self._lock:
@@ -329,8 +330,8 @@ class _Backend:
         record = _record_of(payload, ticket, cost, now)
         self._sends.append(record)
         if self._record is not None:
-            self._record.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
-            self._record.flush()
+            line = json.dumps(asdict(record), ensure_ascii=False) + "\n"
+            self._record.write(line.encode("utf-8"))
 
 
 def _remembered(path: str) -> dict[str, float]:

@@ -199,8 +199,10 @@ class EmulatorProcess:
     def sends(self) -> list[dict[str, Any]]:
         if not self.record.exists():
             return []
-        lines = self.record.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        text = self.record.read_text(encoding="utf-8")
+        # While the emulator runs, its last line may be half written: read whole lines only.
+        whole = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
     def pairs(self) -> Counter[tuple[str, str]]:
         return Counter((s["text"], n) for s in self.sends() for n in s["recipients"])
