@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runner import planfile
 from runner.bulk import paused_gc
+from runner.cancelling import Canceller, CancelResult, unconfirmed
 from runner.emulator import Emulator, EmulatorOptions
 from runner.errors import RunnerError, StateError, UsageError
 from runner.octopush import OctopushClient, OctopushError, SendOutcome
@@ -56,6 +57,7 @@ class ApplyResult:
     notices: tuple[str, ...] = ()  # lines to show before the summary (a clock off, ...)
     interrupted: str = ""  # the signal that stopped the sending, if one did
     held: tuple[tuple[str, str], ...] = ()  # (campaign, why) for those blocked by the files
+    cancels: tuple[CancelResult, ...] = ()  # booked calls cancelled (or not) before the sends
 
     @property
     def real(self) -> tuple[BatchResult, ...]:
@@ -71,7 +73,7 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.blocked
+        return not self.failures and not self.blocked and all(c.done for c in self.cancels)
 
 
 class Sender:
@@ -409,29 +411,37 @@ def run_apply(
         _, batches, shown = batches_to_send(request, project, state)
         # a saved plan records its blocked campaigns too: apply FILE gives the same verdict
         blocked = tuple(c.campaign for c in shown.plan.changes if c.blocked)
-        held = tuple((c.campaign, c.held) for c in shown.plan.changes if c.held)
+        held = tuple(
+            (c.campaign, why) for c in shown.plan.changes if (why := c.held or c.cancel_blocked)
+        )
+        cancels = shown.plan.cancels
         show(shown, batches)
-        if not batches:
+        if not batches and not cancels:
             return ApplyResult((), blocked, held=held)
         check_budget(batches, request.max_cost)
         with OctopushClient(url, login, key) as client:
             clock = preflight(client, batches, request.simulate)
             if not request.auto_approve and not confirm():
                 raise RunnerError("apply cancelled; nothing was sent")
-            if not all(b.simulate for b in batches):  # a simulation alone creates no state
+            if cancels or not all(b.simulate for b in batches):  # a simulation creates no state
                 backend.ensure_created()
             started = time.perf_counter()
+            canceller = Canceller(backend, client, clock, lambda: stop.reason or None)
+            cancelled = canceller.cancel_all(cancels)  # before any booking: never both calls
+            kept, batches = kept_back(batches, unconfirmed(cancelled))
             window = SendWindow.of(state, clock)
             sender = Sender(backend, client, request.concurrency, on_done, window, stop.gave_up)
+            if canceller.state_error or canceller.account_error:
+                sender.stop(str(canceller.state_error or canceller.account_error))
             stop.while_sending(sender.stop)
             try:
-                results = sender.send_all(batches)
+                results = kept + sender.send_all(batches)
             except BaseException:  # every exit folds, an unexpected one too
                 with contextlib.suppress(StateError):
                     backend.commit()
                 raise
             elapsed = time.perf_counter() - started
-        state_error = sender.state_error
+        state_error = canceller.state_error or sender.state_error
         try:
             backend.commit()
         except StateError as e:  # the journal keeps every record; say what was sent first
@@ -449,7 +459,22 @@ def run_apply(
             notices,
             interrupted=stop.reason,
             held=held,
+            cancels=tuple(cancelled),
         )
+
+
+def kept_back(
+    batches: Sequence[Batch], refused: dict[str, str]
+) -> tuple[list[BatchResult], list[Batch]]:
+    """Batches of campaigns whose bookings were not all cancelled are not booked (blocked)."""
+    if not refused:
+        return [], list(batches)
+    kept = [
+        BatchResult(b, "blocked", error=refused[b.campaign])
+        for b in batches
+        if b.campaign in refused
+    ]
+    return kept, [b for b in batches if b.campaign not in refused]
 
 
 def residual_credit(results: Sequence[BatchResult]) -> float | None:

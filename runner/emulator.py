@@ -31,6 +31,8 @@ import jsonschema
 API_PREFIX = "/v1/public"
 SEND_PATH = f"{API_PREFIX}/voice-campaign/send"
 BALANCE_PATH = f"{API_PREFIX}/wallet/check-balance"
+CANCEL_PATH = f"{API_PREFIX}/voice-campaign/cancel"
+CANCEL_LEAD = 600.0  # the provider cancels only more than 10 minutes before send_at
 DEDUP_WINDOW = 24 * 3600.0
 AUTO_REMOVE_PRICE = 0.01
 POLL_INTERVAL = 0.02  # how soon stop() is noticed; socketserver's 0.5 s made every test slow
@@ -63,6 +65,11 @@ CODES: dict[str, tuple[int, str]] = {
     "product_name": (448, "Unknown product_name: use vocal_sms."),
     "country_code": (449, "country_code is required with product_name."),
     "*": (100, "Unknown field or malformed body."),
+    # cancel refusals: the provider documents none of their codes, these are the emulator's
+    "ticket_unknown": (450, "Unknown ticket_number."),
+    "not_scheduled": (451, "This campaign is not scheduled: sent or cancelled already."),
+    "too_late": (452, "A campaign can only be cancelled more than 10 minutes before send_at."),
+    "cancel_refused": (453, "Cancellation refused."),
 }
 
 _REQUIRED = re.compile(r"^'(?P<field>[^']+)' is a required property$")
@@ -94,6 +101,7 @@ class EmulatorOptions:
     record: str | None = None
     clock_offset: float = 0.0  # seconds added to the clock: the provider's time, for tests
     remember: str | None = None  # a record file of request_ids accepted earlier (one provider)
+    refuse_cancels: bool = False  # refuse every cancel (as the provider may: limits, sizes)
 
 
 @dataclass(frozen=True)
@@ -198,6 +206,8 @@ class _Backend:
         self.credit = options.credit
         self._accepted_at: dict[str, float] = {}
         self._sends: list[SendRecord] = []
+        self._booked: dict[str, tuple[float, float]] = {}  # ticket -> (send_at, cost), ahead
+        self._cancelled: set[str] = set()
         self._record: BinaryIO | None = None
         if options.remember:
             self._accepted_at.update(_remembered(options.remember))
@@ -230,8 +240,10 @@ class _Backend:
             time.sleep(self.options.latency)
         path, _, query = target.partition("?")
         path = path.rstrip("/")
-        if path not in (SEND_PATH, BALANCE_PATH):
+        if path not in (SEND_PATH, BALANCE_PATH, CANCEL_PATH):
             return _error(404, "not_found")
+        if path == CANCEL_PATH:
+            return self._cancel(headers, body) if method == "DELETE" else _error(405, "method")
         if path == SEND_PATH:
             return self._send(headers, body) if method == "POST" else _error(405, "method")
         return self._balance(headers, query) if method == "GET" else _error(405, "method")
@@ -268,6 +280,31 @@ class _Backend:
             return _validation_error(problems)
         reply, committed = self._accept(payload)
         return _after_fault(reply, fault) if committed else reply
+
+    def _cancel(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        """DELETE voice-campaign/cancel: 204 for a booking still more than 10 minutes ahead."""
+        if not self._authorized(headers):
+            return _error(401, "credentials")
+        ticket = str((_parse_object(body) or {}).get("ticket_number") or "")
+        with self._lock:
+            booked = self._booked.get(ticket)
+            if self.options.refuse_cancels:
+                return _validation_error([CODES["cancel_refused"]])
+            if booked is None:
+                known = ticket in self._cancelled or any(
+                    s.ticket_number == ticket for s in self._sends
+                )
+                return _validation_error([CODES["not_scheduled" if known else "ticket_unknown"]])
+            due, cost = booked
+            if due - self.now() <= CANCEL_LEAD:
+                return _validation_error(
+                    [CODES["not_scheduled" if due <= self.now() else "too_late"]]
+                )
+            del self._booked[ticket]
+            self._cancelled.add(ticket)
+            self.credit = round(self.credit + cost, 6)
+            self._write_record({"cancelled": ticket, "time": _iso(self.now())})
+        return Reply(204)
 
     def _too_many(self) -> Reply:
         code, message = CODES["too_many"]
@@ -329,9 +366,27 @@ class _Backend:
             self._accepted_at[request_id] = now
         record = _record_of(payload, ticket, cost, now)
         self._sends.append(record)
+        due = _due(record.send_at)
+        if due is not None and due > now:
+            self._booked[ticket] = (due, cost)
+        self._write_record(asdict(record))
+
+    def _write_record(self, data: Mapping[str, Any]) -> None:
+        """One line of the record: a send, or `{"cancelled": ticket}` (its calls never happen)."""
         if self._record is not None:
-            line = json.dumps(asdict(record), ensure_ascii=False) + "\n"
+            line = json.dumps(data, ensure_ascii=False) + "\n"
             self._record.write(line.encode("utf-8"))
+
+
+def _due(send_at: str | None) -> float | None:
+    try:
+        return datetime.fromisoformat(send_at).timestamp() if send_at else None
+    except ValueError:
+        return None
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat()
 
 
 def _remembered(path: str) -> dict[str, float]:
@@ -431,6 +486,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the emulator serves benchmarks and tests."""
 
@@ -450,7 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write(reply)
 
     def _write(self, reply: Reply) -> None:
-        data = json.dumps(reply.body).encode("utf-8")
+        data = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

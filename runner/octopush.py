@@ -43,7 +43,7 @@ from runner.wire import encode_payload
 
 log = logging.getLogger("runner.octopush")
 
-Status = Literal["sent", "duplicate", "rejected", "unknown", "not-sent"]
+Status = Literal["sent", "duplicate", "rejected", "unknown", "not-sent", "cancelled"]
 
 DUPLICATE_CODE = 120
 # Refusals about the account, not the batch: every later batch would meet them too.
@@ -206,6 +206,19 @@ class OctopushClient:
         except CertificateError as e:  # at the handshake: the request never left
             return SendOutcome("not-sent", message=str(e), attempts=1, account=True)
         return _outcome_of(exchange, recipients)
+
+    def cancel(self, ticket: str) -> SendOutcome:
+        """DELETE voice-campaign/cancel: "cancelled" (204), "rejected" or "unknown".
+
+        Any refusal is "could not cancel": the provider's reasons (too close to send_at, too
+        many recipients, a monthly limit) are not told apart, and never guessed.
+        """
+        body = json.dumps({"ticket_number": ticket}).encode()
+        try:
+            exchange = self._exchange("DELETE", f"{self.base_url}/voice-campaign/cancel", body)
+        except CertificateError as e:  # at the handshake: the request never left
+            return SendOutcome("not-sent", message=str(e), attempts=1, account=True)
+        return _cancel_outcome(exchange)
 
     def balance(self) -> float:
         """The account's credit, in euros."""
@@ -483,6 +496,25 @@ def _outcome_of(exchange: _Exchange, recipients: int) -> SendOutcome:
     if outcome.status == "rejected" and exchange.uncertain:
         # the refusal of a retry says nothing of the attempt whose answer was lost
         message = f"{outcome.message}; refused after an attempt that may have been accepted"
+        return replace(outcome, status="unknown", message=message)
+    return outcome
+
+
+def _cancel_outcome(exchange: _Exchange) -> SendOutcome:
+    response = exchange.response
+    if response is not None and response.ok:
+        return SendOutcome(
+            "cancelled", message=f"HTTP {response.status}", attempts=exchange.attempts
+        )
+    if response is None or _is_retryable(response.status):
+        message = f"{_failure_text(exchange)}; the cancel may have been made"
+        return SendOutcome("unknown", message=message, attempts=exchange.attempts)
+    refused = _refused(response, exchange.attempts)
+    outcome = replace(
+        refused, status="rejected", message=refused.message or _failure_text(exchange)
+    )
+    if exchange.uncertain:  # a refusal of a retry says nothing of the attempt whose answer was lost
+        message = f"{outcome.message}; refused after an attempt that may have cancelled it"
         return replace(outcome, status="unknown", message=message)
     return outcome
 

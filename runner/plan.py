@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from runner.bookings import Cancel, Cancels, booked_ahead, plan_cancels
 from runner.bulk import paused_gc
 from runner.counts import plural
 from runner.pending import (
@@ -32,14 +33,20 @@ BATCH_SIZE = 500
 
 
 def derive_request_id(
-    campaign: str, fingerprint: str, numbers: tuple[str, ...], generation: int = 0
+    campaign: str,
+    fingerprint: str,
+    numbers: tuple[str, ...],
+    generation: int = 0,
+    rebooking: int = 0,
 ) -> str:
     """Same campaign, message and numbers: same id, on any machine, in any order.
 
     A campaign forgotten from the state gets new ids (its generation, left out while 0 so
-    that every id made before stays the same): the provider would refuse the old ones.
+    that every id made before stays the same): the provider would refuse the old ones. So
+    does a message booked again after a cancel (`rebooking`, the cancels of that message).
     """
     forgotten = [f"generation {generation}"] if generation else []
+    forgotten += [f"rebooking {rebooking}"] if rebooking else []
     material = "\n".join([campaign, *forgotten, fingerprint, *sorted(numbers)])
     return "rn-" + hashlib.sha256(material.encode()).hexdigest()[:32]
 
@@ -65,6 +72,7 @@ class Batch:
     cost: float = 0.0
     digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
     generation: int = 0  # times the campaign was forgotten: part of its request_id
+    rebooking: int = 0  # bookings of this message cancelled: part of its request_id
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "digests", aligned_digests(self.numbers, self.digests))
@@ -114,10 +122,16 @@ class Change:
     failed: int = 0  # recipients whose send was refused last time
     failures: tuple[str, ...] = ()  # the provider's code and reason for those refusals
     held: str | None = None  # why none of its calls can go out now (a send_at already past)
+    cancels: tuple[Cancel, ...] = ()  # booked calls to cancel before its batches are booked
+    cancel_blocked: str | None = None  # why its bookings cannot be cancelled: nothing is done
 
     @property
     def blocked(self) -> bool:
-        return self.held is not None or any(p.blocked for p in self.pending)
+        return (
+            self.held is not None
+            or self.cancel_blocked is not None
+            or any(p.blocked for p in self.pending)
+        )
 
     @property
     def recipients(self) -> int:
@@ -140,8 +154,12 @@ class Plan:
         return tuple(b for c in self.changes for b in c.batches)
 
     @property
+    def cancels(self) -> tuple[Cancel, ...]:
+        return tuple(c for change in self.changes for c in change.cancels)
+
+    @property
     def has_changes(self) -> bool:
-        return any(c.batches or c.blocked for c in self.changes)
+        return any(c.batches or c.blocked or c.cancels for c in self.changes)
 
     @property
     def recipients(self) -> int:
@@ -185,27 +203,59 @@ def make_plan(project: Project, state: State, now: float, simulate: bool = False
     changes = []
     with paused_gc():
         for campaign in project.campaigns:
+            known = state.campaigns.get(campaign.name)
+            # a simulation reaches nobody: it cancels nothing either
+            simulated = simulate or campaign.simulate
+            booked = Cancels() if simulated else plan_cancels(campaign.name, campaign, known, now)
             change = _plan_campaign(
                 campaign,
-                state.campaigns.get(campaign.name),
+                booked.view(known),
                 pricing,
                 now,
-                simulate or campaign.simulate,
+                simulated,
                 index,
                 state.generations.get(campaign.name, 0),
             )
-            change = _hold_if_past(campaign, change, now)
-            if change.batches or change.held or change.pending or change.removed:
+            change = _with_cancels(_hold_if_past(campaign, change, now), booked)
+            if change.batches or change.blocked or change.pending or change.removed:
                 changes.append(change)
     names = {c.name for c in project.campaigns}
-    for name, pending in removed_pending(state, names, now):
-        changes.append(Change(name, "", 0, False, pending=pending, removed_from_files=True))
+    changes += _removed_changes(state, names, now, simulate)
     removed = tuple(
-        (name, len(set().union(*(m.delivered for m in c.messages.values()))))
+        (name, called)
         for name, c in sorted(state.campaigns.items())
-        if name not in names and not c.pending
+        if name not in names and not c.pending and ((called := _called(c, now)) or not c.bookings)
     )
     return Plan(state.lineage, state.serial, tuple(changes), removed)
+
+
+def _called(known: CampaignState, now: float) -> int:
+    """Recipients the campaign called: delivered, less those whose calls are still to come."""
+    heard: set[str] = set().union(*(m.delivered for m in known.messages.values()))
+    return len(heard - booked_ahead(known, now)) if known.bookings else len(heard)
+
+
+def _with_cancels(change: Change, booked: Cancels) -> Change:
+    """Cancels go with the campaign's batches; any it cannot make hold the whole campaign."""
+    if booked.blocked:
+        return replace(change, batches=(), cancel_blocked=booked.blocked)
+    if change.blocked or not booked.cancels:
+        return change
+    return replace(change, cancels=booked.cancels)
+
+
+def _removed_changes(state: State, names: set[str], now: float, simulate: bool) -> list[Change]:
+    """Campaigns gone from the files: their sends of unknown outcome, their bookings to cancel."""
+    changes = {
+        name: Change(name, "", 0, False, pending=pending, removed_from_files=True)
+        for name, pending in removed_pending(state, names, now)
+    }
+    for name, known in sorted(state.campaigns.items()):
+        booked = Cancels() if name in names or simulate else plan_cancels(name, None, known, now)
+        if booked.cancels or booked.blocked:
+            change = changes.get(name) or Change(name, "", 0, False, removed_from_files=True)
+            changes[name] = _with_cancels(change, booked)
+    return [changes[name] for name in sorted(changes)]
 
 
 def _plan_campaign(
@@ -245,7 +295,8 @@ def _plan_campaign(
             todo = [(n, d) for n, d in pairs if d not in delivered]
         todo.sort()  # batches are cut from sorted numbers, whatever order a Message has
         todo_by_message.append((message, todo))
-        batches += _cut(campaign.name, message, todo, pricing, simulate, generation)
+        rebooking = known.rebooked.get(message.fingerprint, 0)
+        batches += _cut(campaign.name, message, todo, pricing, simulate, generation, rebooking)
     changed, added, diffs = _classify(known, todo_by_message)
     failed, failures = _failed_last_time(known, todo_by_message)
     return Change(
@@ -288,6 +339,7 @@ def _cut(
     pricing: _Pricing,
     simulate: bool,
     generation: int,
+    rebooking: int = 0,
 ) -> list[Batch]:
     batches = []
     for start in range(0, len(todo), BATCH_SIZE):
@@ -296,13 +348,14 @@ def _cut(
             Batch(
                 name,
                 message.fingerprint,
-                derive_request_id(name, message.fingerprint, numbers, generation),
+                derive_request_id(name, message.fingerprint, numbers, generation, rebooking),
                 message.body,
                 numbers,
                 simulate,
                 cost=pricing.total(numbers),
                 digests=digests,
                 generation=generation,
+                rebooking=rebooking,
             )
         )
     return batches
@@ -321,7 +374,8 @@ def _pending(
     messages = {m.fingerprint: m for m in campaign.messages}
     for intent in sorted(known.pending.values(), key=lambda i: i.time):
         message = messages.get(intent.fingerprint)
-        batch, why = _rebuild(campaign.name, intent, message, now, generation)
+        rebooking = known.rebooked.get(intent.fingerprint, 0)
+        batch, why = _rebuild(campaign.name, intent, message, now, generation, rebooking)
         if batch is not None and simulate:
             # a simulation records nothing: only a real re-send can settle a real send
             batch, why = None, "a real send of unknown outcome: run apply without --simulate first"
@@ -339,13 +393,19 @@ def _pending(
                     True,
                     cost,
                     generation=generation,
+                    rebooking=rebooking,
                 )
             )
     return tuple(pending), resend
 
 
 def _rebuild(
-    name: str, intent: Intent, message: Message | None, now: float, generation: int
+    name: str,
+    intent: Intent,
+    message: Message | None,
+    now: float,
+    generation: int,
+    rebooking: int = 0,
 ) -> tuple[Batch | None, str | None]:
     resolve = resolve_hint(name, intent.request_id)
     if now - intent.time > RESOLVE_WINDOW_SECONDS:
@@ -357,7 +417,7 @@ def _rebuild(
         else []
     )
     numbers = tuple(n for n, _ in pairs)
-    request_id = derive_request_id(name, intent.fingerprint, numbers, generation)
+    request_id = derive_request_id(name, intent.fingerprint, numbers, generation, rebooking)
     if message is None or len(numbers) != len(wanted) or request_id != intent.request_id:
         return None, f"the files no longer produce this exact batch; {resolve}"
     digests = tuple(d for _, d in pairs)

@@ -15,6 +15,15 @@ from typing import Any
 
 import phonenumbers
 
+from runner.state.bookings import (
+    Booking,
+    CancelIntent,
+    CancelOutcome,
+    booking_of,
+    cancel_record,
+    drop_past,
+    keep_overlapping,
+)
 from runner.state.shape import check_entry
 from runner.wire import HEX, spliced_json
 
@@ -86,13 +95,15 @@ class Forget:
     kind: str = "forget"
 
 
-Entry = Intent | Outcome | Accept | Resolve | Forget
+Entry = Intent | Outcome | Accept | Resolve | Forget | CancelIntent | CancelOutcome
 _KINDS: dict[str, type[Any]] = {
     "intent": Intent,
     "outcome": Outcome,
     "accept": Accept,
     "resolve": Resolve,
     "forget": Forget,
+    "cancel": CancelIntent,
+    "cancel-outcome": CancelOutcome,
 }
 DELIVERED = frozenset({"sent", "duplicate"})
 SETTLING = DELIVERED | {"simulated"}  # outcomes that settle a batch, whatever came before
@@ -177,6 +188,11 @@ class CampaignState:
     # Recipients whose last send of a message was refused, by fingerprint, until delivered:
     # the next plan shows them as failed last time, not as added.
     failed: dict[str, dict[str, None]] = field(default_factory=dict)
+    # Batches booked for a send_at still ahead when accepted, by request_id (runner/bookings.py).
+    bookings: dict[str, Booking] = field(default_factory=dict)
+    # Bookings cancelled, by fingerprint: part of the request_ids of that message from then on,
+    # so that booking it again is not refused by the provider as a repeat of the cancelled one.
+    rebooked: dict[str, int] = field(default_factory=dict)
 
     def deliver(
         self, fingerprint: str, body: dict[str, Any], digests: tuple[str, ...], when: float
@@ -190,6 +206,25 @@ class CampaignState:
                 refused.pop(digest, None)
             if not refused:
                 del self.failed[fingerprint]
+
+    def book(self, intent: Intent, ticket: str | None, when: float) -> None:
+        """An accepted batch whose send_at is still ahead: keep it, to cancel it if need be."""
+        drop_past(self.bookings, when)
+        booking = booking_of(
+            intent.request_id, intent.fingerprint, intent.body, intent.recipients, ticket, when
+        )
+        if booking is not None:
+            self.bookings[intent.request_id] = booking
+
+    def unbook(self, booking: Booking, outcome: CancelOutcome) -> None:
+        """A confirmed cancel: its people were not called, and may be booked again."""
+        del self.bookings[booking.request_id]
+        message = self.messages.get(booking.fingerprint)
+        if message is not None:
+            for digest in booking.recipients:
+                message.delivered.pop(digest, None)
+        self.rebooked[booking.fingerprint] = self.rebooked.get(booking.fingerprint, 0) + 1
+        self.sends.append(cancel_record(booking, outcome))
 
     def last_failure(self, fingerprint: str) -> dict[str, Any] | None:
         """The latest refused send of this message, with its code and reason."""
@@ -235,11 +270,14 @@ class State:
         elif isinstance(entry, Accept):
             campaign = self.campaigns.setdefault(entry.campaign, CampaignState())
             campaign.deliver(entry.fingerprint, entry.body, entry.recipients, entry.time)
+            keep_overlapping(campaign.bookings, entry.fingerprint, entry.recipients)
         elif isinstance(entry, Resolve):
             self._fold_resolve(entry)
         elif isinstance(entry, Forget):
             self.campaigns.pop(entry.campaign, None)
             self.generations[entry.campaign] = self.generations.get(entry.campaign, 0) + 1
+        elif isinstance(entry, CancelIntent | CancelOutcome):
+            self._fold_cancel(entry)
 
     def _fold_intent(self, intent: Intent) -> None:
         if intent.simulated:  # older runners recorded simulations: they reached nobody
@@ -269,6 +307,7 @@ class State:
                 campaign.pending[outcome.request_id] = replace(intent, uncertain=True)
             if outcome.status in DELIVERED:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, outcome.time)
+                campaign.book(intent, outcome.ticket, outcome.time)
             elif outcome.status == "rejected" and not intent.uncertain:
                 refused = campaign.failed.setdefault(intent.fingerprint, {})
                 refused.update(dict.fromkeys(intent.recipients))
@@ -283,12 +322,29 @@ class State:
         for intent in [campaign.pending.pop(r) for r in chosen if r in campaign.pending]:
             if resolve.sent:
                 campaign.deliver(intent.fingerprint, intent.body, intent.recipients, resolve.time)
+                campaign.book(intent, None, resolve.time)
             outcome = Outcome(
                 intent.request_id,
                 "resolved-sent" if resolve.sent else "resolved-not-sent",
                 resolve.time,
             )
             campaign.sends.append(_send_record(intent, outcome))
+
+    def _fold_cancel(self, entry: CancelIntent | CancelOutcome) -> None:
+        campaign = self.campaigns.get(entry.campaign)
+        booking = campaign.bookings.get(entry.request_id) if campaign else None
+        if campaign is None or booking is None:
+            return
+        if isinstance(entry, CancelIntent):  # until its answer is recorded, its fate is unknown
+            booking.cancels += 1
+            booking.uncertain = booking.uncertain or booking.cancels > 1
+        elif entry.status == "cancelled":
+            campaign.unbook(booking, entry)
+        elif entry.status == "unknown":
+            booking.uncertain = True
+        elif not booking.uncertain:  # a clean refusal: the booking stands, and says why
+            booking.cancels = 0
+            booking.refused = entry.message[:REASON_LIMIT] or "refused by the provider"
 
 
 def _send_record(intent: Intent, outcome: Outcome) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.errors import StateError
+from runner.state.bookings import booking_from_dict, booking_to_dict
 from runner.state.model import (
     STATE_VERSION,
     CampaignState,
@@ -68,6 +69,10 @@ def _dump_campaign(
     }
     if campaign.failed:  # only when there is any: older states stay byte for byte the same
         data["failed"] = {fp: list(digests) for fp, digests in campaign.failed.items()}
+    if campaign.bookings:  # only while some are kept: older states stay the same
+        data["bookings"] = {rid: booking_to_dict(b) for rid, b in campaign.bookings.items()}
+    if campaign.rebooked:
+        data["rebooked"] = dict(campaign.rebooked)
     return data
 
 
@@ -126,4 +131,7 @@ def _load_campaign(data: dict[str, Any], where: str) -> CampaignState:
     campaign.sends = list(data.get("sends", []))
     for fp, digests in data.get("failed", {}).items():
         campaign.failed[fp] = dict.fromkeys(digests)
+    for rid, booking in data.get("bookings", {}).items():
+        campaign.bookings[str(rid)] = booking_from_dict(booking, f"{where}.bookings.{quoted(rid)}")
+    campaign.rebooked = {str(fp): int(n) for fp, n in data.get("rebooked", {}).items()}
     return campaign

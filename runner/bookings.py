@@ -1,0 +1,143 @@
+"""Which booked calls the plan must cancel before it books their replacement, or cannot.
+
+A booking still ahead whose message the files no longer give its people (the text, the time,
+the voice... changed, a recipient left, or the campaign is gone) is cancelled first; the
+people it would have called then count as not called, and the plan books what the files say.
+When one of a campaign's bookings cannot be cancelled (too close to its time, no ticket), the
+campaign is blocked: booking the new version on top would call those people twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from runner.counts import plural
+from runner.render import Campaign
+from runner.state.bookings import Booking
+from runner.state.model import CampaignState, MessageState
+
+# The provider cancels only more than 10 minutes before send_at; a minute spare for the
+# clocks and the request's own time.
+CANCEL_LEAD = 11 * 60.0
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """One booked batch to cancel: its ticket, when it was due, how many it would call."""
+
+    campaign: str
+    request_id: str  # the booking's
+    ticket: str
+    fingerprint: str
+    send_at: str
+    due: float
+    contacts: int
+    retry: bool = False  # an earlier cancel of it had no answer, or was refused
+    refused: str = ""  # the provider's refusal last time, if it refused
+
+
+@dataclass(frozen=True)
+class Cancels:
+    """A campaign's cancels, or why they cannot all be made (then nothing is done for it)."""
+
+    cancels: tuple[Cancel, ...] = ()
+    blocked: str | None = None
+
+    def view(self, known: CampaignState | None) -> CampaignState | None:
+        """The campaign as the state will know it once these cancels are confirmed."""
+        if known is None or not self.cancels:
+            return known
+        messages = dict(known.messages)
+        rebooked = dict(known.rebooked)
+        for cancel in self.cancels:
+            message = messages.get(cancel.fingerprint)
+            booking = known.bookings[cancel.request_id]
+            if message is not None:
+                gone = set(booking.recipients)
+                kept = {d: None for d in message.delivered if d not in gone}
+                messages[cancel.fingerprint] = MessageState(message.body, kept, message.last_time)
+            rebooked[cancel.fingerprint] = rebooked.get(cancel.fingerprint, 0) + 1
+        return replace(known, messages=messages, rebooked=rebooked)
+
+
+def plan_cancels(
+    name: str, campaign: Campaign | None, known: CampaignState | None, now: float
+) -> Cancels:
+    """The cancels of `name`'s unwanted bookings (`campaign` None: it left the files)."""
+    if known is None or not known.bookings:
+        return Cancels()
+    unwanted = list(_unwanted(campaign, known, now))
+    if not unwanted:
+        return Cancels()
+    problems = [p for p in (_cannot_cancel(b, now) for b in unwanted) if p]
+    if problems:
+        return Cancels(blocked=f"{'; '.join(problems)}; {_remedy(name, campaign)}")
+    return Cancels(tuple(_cancel(name, b) for b in sorted(unwanted, key=lambda b: b.due)))
+
+
+def _unwanted(campaign: Campaign | None, known: CampaignState, now: float) -> Iterator[Booking]:
+    ahead = [b for b in known.bookings.values() if b.due > now and not b.kept]
+    if not ahead:
+        return
+    wanted: Mapping[str, set[str]] = (
+        {m.fingerprint: set(m.digests) for m in campaign.messages} if campaign else {}
+    )
+    for booking in ahead:
+        people = wanted.get(booking.fingerprint, set())
+        if not all(d in people for d in booking.recipients):
+            yield booking
+
+
+def _cannot_cancel(booking: Booking, now: float) -> str | None:
+    calls = f"{plural(len(booking.recipients), 'call')} booked for {booking.send_at}"
+    if booking.ticket is None:
+        return (
+            f"{calls} (request {booking.request_id}) cannot be cancelled: the provider answered "
+            "it as a repeat and gave no ticket"
+        )
+    ahead = booking.due - now
+    if ahead <= CANCEL_LEAD:
+        return (
+            f"{calls} (ticket {booking.ticket}) go out in {ahead / 60:.0f} min: the provider "
+            "cancels only more than 10 minutes ahead"
+        )
+    return None
+
+
+def _remedy(name: str, campaign: Campaign | None) -> str:
+    if campaign is None:
+        return (
+            "those calls will happen; restore the campaign's file to keep planning it, or wait "
+            "until they are due"
+        )
+    return (
+        f"nothing is cancelled or booked for {name}: revert the change to {campaign.path}, or "
+        f"run `runner state accept {name}` to keep the booked calls and adopt the new version "
+        "without calling anyone"
+    )
+
+
+def _cancel(name: str, booking: Booking) -> Cancel:
+    assert booking.ticket is not None  # _cannot_cancel refused the others
+    return Cancel(
+        name,
+        booking.request_id,
+        booking.ticket,
+        booking.fingerprint,
+        booking.send_at,
+        booking.due,
+        len(booking.recipients),
+        booking.cancels > 0 or bool(booking.refused),
+        booking.refused,
+    )
+
+
+def booked_ahead(known: CampaignState, now: float) -> set[str]:
+    """Recipients whose calls are booked and still to come: not yet called."""
+    return {d for b in known.bookings.values() if b.due > now for d in b.recipients}
+
+
+def due_text(due: float) -> str:
+    return datetime.fromtimestamp(due, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,99 @@
+"""Apply's first step: cancel the booked calls the plan replaces, before anything is booked.
+
+Each cancel is an intent made durable before the request and an outcome after it, like a send:
+a crash in between leaves the booking marked, and the next plan cancels it again. A campaign
+whose cancels are not all confirmed books nothing: its people would hear both versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from runner.bookings import CANCEL_LEAD, Cancel
+from runner.errors import StateError
+from runner.octopush import OctopushClient
+from runner.state import Backend
+from runner.state.bookings import CancelIntent, CancelOutcome
+from runner.window import ProviderClock
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    cancel: Cancel
+    status: str  # cancelled, rejected, unknown, blocked (not tried), skipped (stopped)
+    error: str = ""
+    code: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status == "cancelled"
+
+
+@dataclass
+class Canceller:
+    backend: Backend
+    client: OctopushClient
+    clock: ProviderClock
+    stopped: Callable[[], str | None]  # why no new request may start, or None
+    state_error: str | None = None
+    account_error: str | None = None  # the provider refused the account: nothing more starts
+
+    def cancel_all(self, cancels: Sequence[Cancel]) -> list[CancelResult]:
+        return [self._cancel(c) for c in cancels]
+
+    def _cancel(self, cancel: Cancel) -> CancelResult:
+        reason = self.stopped() or self.state_error or self.account_error
+        if reason:
+            return CancelResult(cancel, "skipped", f"not cancelled: {reason}")
+        ahead = cancel.due - self.clock.now()
+        if ahead <= CANCEL_LEAD:  # by the provider's clock, which decides
+            why = (
+                f"its calls go out in {ahead / 60:.0f} min by the provider's clock, and it "
+                "cancels only more than 10 minutes ahead"
+            )
+            return CancelResult(cancel, "blocked", why)
+        if not self._record(
+            CancelIntent(cancel.campaign, cancel.request_id, cancel.ticket, self.clock.now())
+        ):
+            return CancelResult(cancel, "skipped", f"not cancelled: {self.state_error}")
+        outcome = self.client.cancel(cancel.ticket)
+        if outcome.account:
+            self.account_error = outcome.message
+        status = outcome.status if outcome.status in ("cancelled", "unknown") else "rejected"
+        record = CancelOutcome(
+            cancel.campaign,
+            cancel.request_id,
+            "refused" if status == "rejected" else status,
+            self.clock.now(),
+            outcome.code,
+            outcome.message,
+        )
+        if not self._record(record) and status == "cancelled":
+            return CancelResult(
+                cancel, "unknown", f"cancelled, but not recorded: {self.state_error}"
+            )
+        return CancelResult(
+            cancel, status, "" if status == "cancelled" else outcome.message, outcome.code
+        )
+
+    def _record(self, entry: CancelIntent | CancelOutcome) -> bool:
+        try:
+            self.backend.record(entry)
+        except StateError as e:
+            self.state_error = self.state_error or str(e)
+            return False
+        return True
+
+
+def unconfirmed(results: Sequence[CancelResult]) -> dict[str, str]:
+    """Campaigns with a cancel not confirmed, and why: none of their batches may be booked."""
+    why: dict[str, str] = {}
+    for result in results:
+        if not result.done and result.cancel.campaign not in why:
+            why[result.cancel.campaign] = (
+                f"not booked: the booked calls of ticket {result.cancel.ticket} "
+                f"({result.cancel.send_at}) could not be cancelled ({result.error}); booking "
+                "this version too would call those people twice"
+            )
+    return why
