@@ -71,7 +71,7 @@ def plan_cancels(
     unwanted = list(_unwanted(campaign, known, now))
     if not unwanted:
         return Cancels()
-    problems = [p for p in (_cannot_cancel(b, now) for b in unwanted) if p]
+    problems = [p for b in unwanted if (p := _cannot_cancel(name, b, now))]
     if problems:
         return Cancels(blocked=f"{'; '.join(problems)}; {_remedy(name, campaign)}")
     return Cancels(tuple(_cancel(name, b) for b in sorted(unwanted, key=lambda b: b.due)))
@@ -90,12 +90,19 @@ def _unwanted(campaign: Campaign | None, known: CampaignState, now: float) -> It
             yield booking
 
 
-def _cannot_cancel(booking: Booking, now: float) -> str | None:
+def _cannot_cancel(name: str, booking: Booking, now: float) -> str | None:
     calls = f"{plural(len(booking.recipients), 'call')} booked for {booking.send_at}"
     if booking.ticket is None:
         return (
             f"{calls} (request {booking.request_id}) cannot be cancelled: the provider answered "
             "it as a repeat and gave no ticket"
+        )
+    if booking.uncertain and booking.refused:
+        return (
+            f"an earlier cancel of ticket {booking.ticket} ({calls}) had no answer, and the "
+            f"provider now refuses it ({booking.refused}): ask the provider whether ticket "
+            f"{booking.ticket} is cancelled, then run `runner state resolve {name} --request-id "
+            f"{booking.request_id} --sent` if it is (nobody is called), `--not-sent` if not"
         )
     ahead = booking.due - now
     if ahead <= CANCEL_LEAD:

@@ -10,7 +10,14 @@ from runner.errors import RunnerError, StateError, UsageError
 from runner.plan import Plan, make_plan
 from runner.project import Project
 from runner.state import Backend, open_state, state_location
-from runner.state.model import Accept, Forget, Resolve, State, body_for_state
+from runner.state.model import (
+    Accept,
+    Forget,
+    Resolve,
+    State,
+    body_for_state,
+    unsettled_cancels,
+)
 from runner.state.snapshot import dump_state
 
 
@@ -74,9 +81,11 @@ def resolve(
     with backend.locked("state resolve"):
         state = backend.read()
         known = state.campaigns.get(name)
-        if known is None or not known.pending:
+        # a cancel of unknown fate is settled the same way (--sent: it was cancelled)
+        unsettled = {b.request_id for b in unsettled_cancels(known)} if known else set()
+        if known is None or not (known.pending or unsettled):
             raise RunnerError(f"{name} has no pending sends to resolve")
-        chosen = chosen_pending(name, known.pending.keys(), request_ids, every)
+        chosen = chosen_pending(name, known.pending.keys() | unsettled, request_ids, every)
         backend.ensure_created()
         backend.record(Resolve(name, sent, time.time(), request_ids=request_ids))
         backend.commit()

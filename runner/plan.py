@@ -215,6 +215,7 @@ def make_plan(project: Project, state: State, now: float, simulate: bool = False
                 simulated,
                 index,
                 state.generations.get(campaign.name, 0),
+                known,
             )
             change = _with_cancels(_hold_if_past(campaign, change, now), booked)
             if change.batches or change.blocked or change.pending or change.removed:
@@ -224,7 +225,9 @@ def make_plan(project: Project, state: State, now: float, simulate: bool = False
     removed = tuple(
         (name, called)
         for name, c in sorted(state.campaigns.items())
-        if name not in names and not c.pending and ((called := _called(c, now)) or not c.bookings)
+        if name not in names
+        and not c.pending
+        and ((called := _called(c, now)) or not _cancelled_any(c))
     )
     return Plan(state.lineage, state.serial, tuple(changes), removed)
 
@@ -233,6 +236,10 @@ def _called(known: CampaignState, now: float) -> int:
     """Recipients the campaign called: delivered, less those whose calls are still to come."""
     heard: set[str] = set().union(*(m.delivered for m in known.messages.values()))
     return len(heard - booked_ahead(known, now)) if known.bookings else len(heard)
+
+
+def _cancelled_any(known: CampaignState) -> bool:
+    return bool(known.bookings) or any(s.get("outcome") == "cancelled" for s in known.sends)
 
 
 def _with_cancels(change: Change, booked: Cancels) -> Change:
@@ -266,6 +273,7 @@ def _plan_campaign(
     simulate: bool,
     index: PendingIndex,
     generation: int,
+    before: CampaignState | None = None,  # the state before the cancels `known` assumes
 ) -> Change:
     known = known or CampaignState()
     pending, resend = _pending(campaign, known, pricing, now, simulate, generation)
@@ -297,7 +305,8 @@ def _plan_campaign(
         todo_by_message.append((message, todo))
         rebooking = known.rebooked.get(message.fingerprint, 0)
         batches += _cut(campaign.name, message, todo, pricing, simulate, generation, rebooking)
-    changed, added, diffs = _classify(known, todo_by_message)
+    # a cancelled booking's people hear a changed message (its diff shows what changed)
+    changed, added, diffs = _classify(before or known, todo_by_message)
     failed, failures = _failed_last_time(known, todo_by_message)
     return Change(
         campaign.name,

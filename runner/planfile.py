@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import files, schemas
+from runner.bookings import Cancel
 from runner.errors import PlanError
 from runner.pending import Pending
 from runner.plan import SIMULATED_PREFIX, Batch, Change, Plan, derive_request_id
@@ -36,6 +37,7 @@ def save_plan(
                 "payload": b.payload(),
                 # only once the campaign was forgotten: plans of older runners read the same
                 **({"generation": b.generation} if b.generation else {}),
+                **({"rebooking": b.rebooking} if b.rebooking else {}),
             }
             for b in plan.batches
         ],
@@ -133,6 +135,7 @@ def _batch_of(item: dict[str, Any]) -> Batch:
         item.get("resend", False),
         item.get("cost", 0.0),
         generation=int(item.get("generation", 0)),
+        rebooking=int(item.get("rebooking", 0)),
     )
     _check_batch(batch)
     return batch
@@ -141,7 +144,9 @@ def _batch_of(item: dict[str, Any]) -> Batch:
 def _check_batch(batch: Batch) -> None:
     """A saved plan is data a person could edit: its ids must still match its content."""
     fingerprint = fingerprint_message(batch.body)
-    expected = derive_request_id(batch.campaign, fingerprint, batch.numbers, batch.generation)
+    expected = derive_request_id(
+        batch.campaign, fingerprint, batch.numbers, batch.generation, batch.rebooking
+    )
     if fingerprint != batch.fingerprint or expected != batch.request_id:
         raise PlanError(
             f"batch {batch.request_id} of the saved plan does not match its payload "
@@ -172,6 +177,10 @@ def _change_record(change: Change) -> dict[str, Any]:
         "pending": [
             [p.request_id, p.contacts, round(p.age_seconds), p.blocked] for p in change.pending
         ],
+        # booked calls `apply FILE` cancels before it books anything (left out when none)
+        **({"cancels": [vars(c) for c in change.cancels]} if change.cancels else {}),
+        **({"cancel_blocked": change.cancel_blocked} if change.cancel_blocked else {}),
+        **({"removed_from_files": True} if change.removed_from_files else {}),
     }
 
 
@@ -217,4 +226,25 @@ def _change_of(item: dict[str, Any], by_campaign: dict[str, list[Batch]]) -> Cha
             Pending(str(r), int(n), float(age), None if why is None else str(why))
             for r, n, age, why in item["pending"]
         ),
+        removed_from_files=bool(item.get("removed_from_files", False)),
+        cancels=tuple(_cancel_of(c) for c in item.get("cancels") or []),
+        cancel_blocked=_optional_text(item.get("cancel_blocked")),
     )
+
+
+def _cancel_of(item: dict[str, Any]) -> Cancel:
+    return Cancel(
+        str(item["campaign"]),
+        str(item["request_id"]),
+        str(item["ticket"]),
+        str(item["fingerprint"]),
+        str(item["send_at"]),
+        float(item["due"]),
+        int(item["contacts"]),
+        bool(item.get("retry", False)),
+        str(item.get("refused", "")),
+    )
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)

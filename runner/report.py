@@ -221,6 +221,17 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
         "residual_credit": result.residual_credit,
         "send_seconds": round(result.send_seconds, 3),
         "blocked": list(result.blocked),
+        "cancels": [
+            {
+                "campaign": c.cancel.campaign,
+                "ticket": c.cancel.ticket,
+                "contacts": c.cancel.contacts,
+                "send_at": c.cancel.send_at,
+                "status": c.status,
+                "message": c.error or None,
+            }
+            for c in result.cancels
+        ],
         "interrupted": result.interrupted or None,
         "stopped": result.stopped,
         "notices": list(result.notices),
@@ -286,6 +297,14 @@ def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
     data = apply_summary(result)
     credit = data["residual_credit"]
     lines = list(data["notices"])
+    for cancel in data["cancels"]:  # first, as apply made them: before any booking
+        what = (
+            f"{cancel['campaign']} ticket {cancel['ticket']}, {plural(cancel['contacts'], 'call')}"
+        )
+        if cancel["status"] == "cancelled":
+            lines.append(terminal(f"cancelled: {what} due {cancel['send_at']}"))
+        else:
+            lines.append(style.error(terminal(f"not cancelled: {what}: {cancel['message']}")))
     if result.real or not result.simulated:
         head = f"Applied: {_totals_text(data)}"
         head += f", residual credit {credit:,.2f} €." if credit is not None else "."

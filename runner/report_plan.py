@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from runner.bookings import Cancel, due_text
 from runner.counts import plural
 from runner.escape import html_code, json_text, md_code, md_fenced, terminal
 from runner.plan import Change, Plan
@@ -21,6 +22,8 @@ SIMULATED_PLAN = "SIMULATED (simulation_mode: nobody is called, nothing recorded
 
 def categories(change: Change) -> list[str]:
     found = ["campaign removed"] if change.removed_from_files else []
+    if change.cancels:
+        found.append("booked calls cancelled")
     if change.blocked:
         found.append("blocked")
     elif change.pending:
@@ -78,6 +81,9 @@ def _change_text(
     ]
     if change.held:
         lines.append(terminal(f"    blocked: {change.held}"))
+    if change.cancel_blocked:  # the state's words (send_at, tickets): escaped
+        lines.append(terminal(f"    blocked: {change.cancel_blocked}"))
+    lines += [terminal(line) for line in cancel_lines(change.cancels)]
     for pending in change.pending:
         hours = pending.age_seconds / 3600
         what = (
@@ -124,6 +130,29 @@ def _change_text(
             "files (nobody is called for this)"
         )
     return lines
+
+
+def cancel_lines(cancels: tuple[Cancel, ...]) -> list[str]:
+    """Shown before the campaign's batches: these go first, and nothing is booked without them."""
+    lines = []
+    for cancel in cancels:
+        again = (
+            f"; again, refused last time: {cancel.refused}"
+            if cancel.refused
+            else "; again, its last cancel had no answer"
+            if cancel.retry
+            else ""
+        )
+        lines.append(
+            f"    cancel {cancel.ticket}: {plural(cancel.contacts, 'booked call')} due "
+            f"{cancel.send_at} ({due_text(cancel.due)}){again}"
+        )
+    return lines
+
+
+def _cancels_summary(plan: Plan) -> str:
+    calls = sum(c.contacts for c in plan.cancels)
+    return f"{plural(len(plan.cancels), 'booked batch')} ({plural(calls, 'call')}) cancelled first"
 
 
 def _message_lines(change: Change, show: bool, sample: int | None) -> list[str]:
@@ -192,6 +221,8 @@ def plan_text(
                 f"estimated cost {_money(plan.cost)}."
             )
         )
+        if plan.cancels:
+            lines.append(f"Before any booking: {_cancels_summary(plan)}.")
         simulated = sum(len(b.numbers) for b in plan.batches if b.simulate)
         if simulated:
             lines.append(f"{plural(simulated, 'call')} of these: {SIMULATED_PLAN}.")
@@ -231,6 +262,8 @@ def plan_data(
             "recipients": plan.recipients,
             "estimated_cost": round(plan.cost, 4),
             "blocked": [c.campaign for c in plan.changes if c.blocked],
+            "cancels": len(plan.cancels),
+            "cancelled_calls": sum(c.contacts for c in plan.cancels),
         },
         "campaigns": [
             {
@@ -259,10 +292,25 @@ def plan_data(
                     for p in c.pending
                 ],
                 "batches": [batch(b) for b in c.batches],
+                "cancels": [cancel_data(x) for x in c.cancels],
+                "cancel_blocked": c.cancel_blocked,
             }
             for c in plan.changes
         ],
         "removed_campaigns": [{"name": n, "delivered": d} for n, d in plan.removed_campaigns],
+    }
+
+
+def cancel_data(cancel: Cancel) -> dict[str, Any]:
+    return {
+        "ticket": cancel.ticket,
+        "request_id": cancel.request_id,
+        "fingerprint": cancel.fingerprint,
+        "contacts": cancel.contacts,
+        "send_at": cancel.send_at,
+        "due_utc": due_text(cancel.due),
+        "retry": cancel.retry,
+        "refused_last_time": cancel.refused or None,
     }
 
 
@@ -289,6 +337,7 @@ def plan_markdown(plan: Plan, show_recipients: bool = False, target: Target | No
         head.append(
             f"**{plural(plan.recipients, 'call')}** in {plural(len(plan.batches), 'batch')}, "
             f"estimated **{_money(plan.cost)}**."
+            + (f" Before any booking: {_cancels_summary(plan)}." if plan.cancels else "")
         )
     head += [
         "",

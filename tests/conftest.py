@@ -196,13 +196,30 @@ class EmulatorProcess:
                 time.sleep(0.02)
         raise AssertionError("the emulator did not start listening")
 
-    def sends(self) -> list[dict[str, Any]]:
+    def lines(self) -> list[dict[str, Any]]:
         if not self.record.exists():
             return []
         text = self.record.read_text(encoding="utf-8")
         # While the emulator runs, its last line may be half written: read whole lines only.
         whole = text[: text.rfind("\n") + 1]
         return [json.loads(line) for line in whole.splitlines() if line.strip()]
+
+    def sends(self) -> list[dict[str, Any]]:
+        """Every accepted send, booked ones included (cancelled or not)."""
+        return [line for line in self.lines() if "cancelled" not in line]
+
+    def cancelled(self) -> set[str]:
+        return {line["cancelled"] for line in self.lines() if "cancelled" in line}
+
+    def calls(self) -> Counter[tuple[str, str]]:
+        """(text, number) of the calls that will really happen: bookings not cancelled."""
+        gone = self.cancelled()
+        return Counter(
+            (s["text"], n)
+            for s in self.sends()
+            if s["ticket_number"] not in gone
+            for n in s["recipients"]
+        )
 
     def pairs(self) -> Counter[tuple[str, str]]:
         return Counter((s["text"], n) for s in self.sends() for n in s["recipients"])

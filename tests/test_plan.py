@@ -79,6 +79,8 @@ def test_new_campaign_in_every_format(priced: ProjectDir) -> None:
         "recipients": 3,
         "estimated_cost": 0.18,
         "blocked": [],
+        "cancels": 0,
+        "cancelled_calls": 0,
     }
     [campaign] = data["campaigns"]
     assert campaign["categories"] == ["new campaign"]

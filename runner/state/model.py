@@ -318,6 +318,8 @@ class State:
         campaign = self.campaigns.get(resolve.campaign)
         if campaign is None:
             return
+        for booking in unsettled_cancels(campaign, resolve.request_ids):
+            settle_cancel(campaign, booking, resolve.sent, resolve.time)
         chosen = resolve.request_ids or tuple(campaign.pending)
         for intent in [campaign.pending.pop(r) for r in chosen if r in campaign.pending]:
             if resolve.sent:
@@ -342,9 +344,23 @@ class State:
             campaign.unbook(booking, entry)
         elif entry.status == "unknown":
             booking.uncertain = True
-        elif not booking.uncertain:  # a clean refusal: the booking stands, and says why
-            booking.cancels = 0
+        else:  # the booking stands, and says why; after an unknown attempt only a person knows
+            booking.cancels = booking.cancels if booking.uncertain else 0
             booking.refused = entry.message[:REASON_LIMIT] or "refused by the provider"
+
+
+def unsettled_cancels(campaign: CampaignState, request_ids: tuple[str, ...] = ()) -> list[Booking]:
+    """Bookings whose cancel had an unknown fate (those named, or all): a person settles them."""
+    chosen = request_ids or tuple(campaign.bookings)
+    return [b for r in chosen if (b := campaign.bookings.get(r)) is not None and b.uncertain]
+
+
+def settle_cancel(campaign: CampaignState, booking: Booking, cancelled: bool, when: float) -> None:
+    """A person's verdict: the cancel went through (nobody is called), or it did not."""
+    if cancelled:
+        campaign.unbook(booking, CancelOutcome("", booking.request_id, "cancelled", when))
+    else:  # the booking stands: the next plan cancels it again, if it is still unwanted
+        booking.uncertain, booking.cancels, booking.refused = False, 0, ""
 
 
 def _send_record(intent: Intent, outcome: Outcome) -> dict[str, Any]:
