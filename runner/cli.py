@@ -416,6 +416,7 @@ def apply(
 )
 @click.option("--clock-offset", type=float, default=0.0, metavar="SECONDS", help="Move the clock.")
 @click.option("--refuse-cancels", is_flag=True, help="Refuse every voice-campaign/cancel.")
+@click.option("--drop-cancel-answers", is_flag=True, help="Cancel, then drop the answer.")
 @click.option("--login", help="Accept only this api-login (default: any).")
 @click.option("--key", help="Accept only this api-key (default: any).")
 def emulator_command(**options: Any) -> None:

@@ -102,6 +102,7 @@ class EmulatorOptions:
     clock_offset: float = 0.0  # seconds added to the clock: the provider's time, for tests
     remember: str | None = None  # a record file of request_ids accepted earlier (one provider)
     refuse_cancels: bool = False  # refuse every cancel (as the provider may: limits, sizes)
+    drop_cancel_answers: bool = False  # make each cancel, then drop the connection unanswered
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,7 @@ class _Backend:
             self._cancelled.add(ticket)
             self.credit = round(self.credit + cost, 6)
             self._write_record({"cancelled": ticket, "time": _iso(self.now())})
-        return Reply(204)
+        return Reply(0, drop=True) if self.options.drop_cancel_answers else Reply(204)
 
     def _too_many(self) -> Reply:
         code, message = CODES["too_many"]

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from conftest import API_ENV, EmulatorProcess, ProjectDir, Result, us_numbers
+from conftest import API_ENV, EmulatorProcess, ProjectDir, Result, both_backends, us_numbers
 
 NUMBERS = us_numbers(3)
 TEXT = "Maintenance on Saturday"
@@ -45,6 +45,7 @@ def send_times(emulator: EmulatorProcess) -> set[str]:
     return {s["send_at"] for s in emulator.sends() if s["ticket_number"] not in gone}
 
 
+@both_backends
 def test_moving_send_at_a_day_later_cancels_then_books_once(
     project: ProjectDir, emulator: EmulatorProcess
 ) -> None:
@@ -156,6 +157,7 @@ def test_cancel_too_close_by_the_providers_clock_is_not_sent(
     assert len(emulator.sends()) == 1 and not emulator.cancelled()
 
 
+@both_backends
 def test_moving_send_at_back_to_a_cancelled_time_books_with_a_new_request_id(
     project: ProjectDir, emulator: EmulatorProcess
 ) -> None:
