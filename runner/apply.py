@@ -426,15 +426,15 @@ def run_apply(
             if cancels or not all(b.simulate for b in batches):  # a simulation creates no state
                 backend.ensure_created()
             started = time.perf_counter()
-            canceller = Canceller(backend, client, clock, lambda: stop.reason or None)
-            cancelled = canceller.cancel_all(cancels)  # before any booking: never both calls
-            kept, batches = kept_back(batches, unconfirmed(cancelled))
             window = SendWindow.of(state, clock)
             sender = Sender(backend, client, request.concurrency, on_done, window, stop.gave_up)
-            if canceller.state_error or canceller.account_error:
-                sender.stop(str(canceller.state_error or canceller.account_error))
-            stop.while_sending(sender.stop)
+            canceller = Canceller(backend, client, clock, lambda: sender.stopped)
+            stop.while_sending(sender.stop)  # a signal stops the cancels too
             try:
+                cancelled = canceller.cancel_all(cancels)  # before any booking: never both calls
+                if canceller.state_error or canceller.account_error:
+                    sender.stop(str(canceller.state_error or canceller.account_error))
+                kept, batches = kept_back(batches, unconfirmed(cancelled))
                 results = kept + sender.send_all(batches)
             except BaseException:  # every exit folds, an unexpected one too
                 with contextlib.suppress(StateError):

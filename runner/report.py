@@ -16,6 +16,7 @@ from runner.escape import terminal, terminal_lines
 from runner.project import Project
 from runner.recipients import mask_number
 from runner.render import Campaign
+from runner.state.bookings import Booking
 from runner.state.model import State
 from runner.style import PLAIN, Style
 
@@ -181,12 +182,33 @@ def state_show(state: State, name: str, now: float) -> str:
             f"{plural(intent.attempts, 'attempt')}, "
             f"{(now - intent.time) / 3600:.1f} h old, no outcome recorded"
         )
+    for booking in sorted(campaign.bookings.values(), key=lambda b: b.due):
+        if booking.due > now:  # past its time, a booking is a delivery
+            lines.append(terminal(booking_line(booking)))
     if campaign.pending:
         lines.append(
             f"  check each pending send with the provider, then `runner state resolve "
             f"{terminal(name)} --request-id ID --sent|--not-sent`"
         )
     return "\n".join(lines)
+
+
+def booking_line(booking: Booking) -> str:
+    """A booked batch still to come, as `state show` lists it (every field from the state)."""
+    state = (
+        ", kept (state accept)"
+        if booking.kept
+        else ", a cancel of unknown fate"
+        if booking.uncertain
+        else f", cancel refused: {booking.refused}"
+        if booking.refused
+        else ""
+    )
+    return (
+        f"  booked {booking.request_id}: {plural(len(booking.recipients), 'contact')}, "
+        f"ticket {booking.ticket or '(none: answered as a repeat)'}, calls at {booking.send_at}"
+        + state
+    )
 
 
 def init_text(folder: object, created: list[str]) -> str:

@@ -189,3 +189,27 @@ def test_saved_plan_carries_its_cancels(project: ProjectDir, emulator: EmulatorP
     assert "cancel voice_" in result.out  # shown before it asks, as plan showed it
     assert emulator.calls() == once_each(TEXT)
     assert len(emulator.cancelled()) == 1
+
+
+def test_state_keeps_the_booking_and_refuses_a_crafted_one(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    when = send_at(24 * 60)
+    book(project, when)
+    assert apply(project, emulator).code == 0
+    [sent] = emulator.sends()
+    shown = project.run("state", "show", "maintenance")
+    assert f"booked {sent['request_id']}: 3 contacts, ticket {sent['ticket_number']}" in shown.out
+    path = project.root / "runner.state.json"
+    state = json.loads(path.read_text())
+    [booking] = state["campaigns"]["maintenance"]["bookings"].values()
+    assert (booking["ticket"], booking["send_at"], len(booking["recipients"])) == (
+        sent["ticket_number"],
+        when,
+        3,
+    )
+    booking["due"] = "tomorrow"
+    path.write_text(json.dumps(state))
+    result = project.run("plan")
+    assert result.code == 1 and len(result.err.strip().splitlines()) == 1, result
+    assert "bookings" in result.err and "Traceback" not in result.err

@@ -404,3 +404,58 @@ def test_concurrent_sends_are_recorded_once(record: Path) -> None:
         assert emulator.credit == pytest.approx(1000 - 5 * 0.1)
     ids = [json.loads(line)["request_id"] for line in record.read_text().splitlines()]
     assert sorted(ids) == ["0", "1", "2", "3", "4"]
+
+
+# cancel ----------------------------------------------------------------------------------------
+
+
+def cancel(http: requests.Session, emulator: Emulator, ticket: Any) -> requests.Response:
+    return http.delete(f"{emulator.url}/voice-campaign/cancel", json={"ticket_number": ticket})
+
+
+def test_cancel_follows_the_documented_rules(record: Path, http: requests.Session) -> None:
+    clock = Clock()  # 2027-01-15 08:00 UTC
+    options = EmulatorOptions(login=LOGIN, key=KEY, record=str(record))
+    with Emulator(options, clock=clock) as emulator:
+        now = send(http, emulator, payload(request_id="now", send_at=None)).json()
+        soon = send(http, emulator, payload(request_id="soon", send_at="2027-01-15T08:10:00+00:00"))
+        later = send(
+            http, emulator, payload(request_id="later", send_at="2027-01-15T09:00:00+01:00")
+        )
+        ahead = send(http, emulator, payload(request_id="ahead", send_at="2027-01-15T09:00:00Z"))
+        assert emulator.credit == pytest.approx(1000 - 4 * 0.1)
+        codes = {
+            name: cancel(http, emulator, ticket).json()["validation_errors"][0]["code"]
+            for name, ticket in (
+                ("unknown", "voice_0000000000000"),
+                ("sent", now["ticket_number"]),
+                ("within 10 minutes", soon.json()["ticket_number"]),
+                ("at its time", later.json()["ticket_number"]),
+            )
+        }
+        assert codes == {"unknown": 450, "sent": 451, "within 10 minutes": 452, "at its time": 451}
+        made = cancel(http, emulator, ahead.json()["ticket_number"])
+        assert (made.status_code, made.content) == (204, b"")
+        assert emulator.credit == pytest.approx(1000 - 3 * 0.1)  # refunded
+        again = cancel(http, emulator, ahead.json()["ticket_number"])
+        assert again.json()["validation_errors"][0]["code"] == 451
+        assert (
+            http.delete(
+                f"{emulator.url}/voice-campaign/cancel",
+                json={"ticket_number": ahead.json()["ticket_number"]},
+                headers={"api-key": "wrong"},
+            ).status_code
+            == 401
+        )
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert lines[-1] == {"cancelled": ahead.json()["ticket_number"], "time": lines[-1]["time"]}
+
+
+def test_refuse_cancels_refuses_every_cancel(http: requests.Session) -> None:
+    with Emulator(EmulatorOptions(login=LOGIN, key=KEY, refuse_cancels=True)) as emulator:
+        booked = send(http, emulator, payload(send_at="2099-01-01T00:00:00+00:00")).json()
+        refused = cancel(http, emulator, booked["ticket_number"])
+        assert refused.status_code == 400
+        assert refused.json()["validation_errors"] == [
+            {"code": 453, "message": CODES["cancel_refused"][1]}
+        ]

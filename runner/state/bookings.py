@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from runner.state.shape import is_time
+
 REASON_LIMIT = 200
 
 
@@ -102,7 +104,7 @@ def booking_from_dict(data: Any, where: str) -> Booking:
         booking.ticket is None or isinstance(booking.ticket, str),
         isinstance(booking.fingerprint, str),
         isinstance(booking.send_at, str),
-        isinstance(booking.due, int | float) and not isinstance(booking.due, bool),
+        is_time(booking.due),
         all(isinstance(d, str) for d in booking.recipients),
         isinstance(booking.cancels, int) and isinstance(booking.refused, str),
     )
