@@ -47,6 +47,13 @@ def forget(backend: Backend, name: str) -> str:
                 f"(`runner state show {name}` lists them) and run `runner state resolve "
                 f"{name} --request-id ID --sent|--not-sent` first"
             )
+        ahead = [b for b in state.campaigns[name].bookings.values() if b.due > time.time()]
+        if ahead:  # forgotten, they would still call, and the next apply would book them again
+            raise RunnerError(
+                f"{name} has {plural(len(ahead), 'booked batch')} still to come (`runner state "
+                f"show {name}` lists them): remove its file and apply to cancel them, or wait "
+                "until they are due; nothing was forgotten"
+            )
         backend.ensure_created()
         backend.record(Forget(name, time.time()))
         backend.commit()

@@ -449,6 +449,8 @@ def _classify(
             if old is None:
                 added += 1
                 continue
+            if old == message.fingerprint:  # booked again after a cancel: no new version
+                continue
             changed += 1
             diffs.setdefault((old, message.fingerprint), (known.messages[old].body, message.body))
     return changed, added, tuple(diffs.values())

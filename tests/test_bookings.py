@@ -213,3 +213,28 @@ def test_state_keeps_the_booking_and_refuses_a_crafted_one(
     result = project.run("plan")
     assert result.code == 1 and len(result.err.strip().splitlines()) == 1, result
     assert "bookings" in result.err and "Traceback" not in result.err
+
+
+def test_a_person_removed_from_a_booking_is_not_called(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    when = send_at(24 * 60)
+    book(project, when)
+    assert apply(project, emulator).code == 0
+    book(project, when, numbers=NUMBERS[1:])
+    plan = project.run("plan")
+    assert "cancel voice_" in plan.out and "hear a changed message" not in plan.out, plan
+    assert apply(project, emulator).code == 0
+    assert emulator.calls() == once_each(TEXT, NUMBERS[1:])
+    assert "No changes" in project.run("plan").out
+
+
+def test_forget_refuses_a_campaign_with_calls_still_booked(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    book(project, send_at(24 * 60))
+    assert apply(project, emulator).code == 0
+    result = project.run("state", "forget", "maintenance")
+    assert result.code == 1 and "still to come" in result.err, result
+    assert apply(project, emulator).code == 0
+    assert emulator.calls() == once_each(TEXT)
