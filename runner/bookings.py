@@ -78,16 +78,45 @@ def plan_cancels(
 
 
 def _unwanted(campaign: Campaign | None, known: CampaignState, now: float) -> Iterator[Booking]:
-    ahead = [b for b in known.bookings.values() if b.due > now and not b.kept]
+    ahead = [b for b in known.bookings.values() if b.due > now]
     if not ahead:
         return
     wanted: Mapping[str, set[str]] = (
         {m.fingerprint: set(m.digests) for m in campaign.messages} if campaign else {}
     )
+    kept = [b for b in ahead if b.kept]
+    by_person = _messages_by_person(campaign, kept)
     for booking in ahead:
+        if booking.kept:
+            if not _adopted(booking, by_person, known):
+                yield booking
+            continue
         people = wanted.get(booking.fingerprint, set())
         if not all(d in people for d in booking.recipients):
             yield booking
+
+
+def _messages_by_person(campaign: Campaign | None, kept: list[Booking]) -> dict[str, list[str]]:
+    """The fingerprints the files give each person of the kept bookings."""
+    people = {d for b in kept for d in b.recipients}
+    found: dict[str, list[str]] = {}
+    for message in campaign.messages if campaign and people else ():
+        for digest in message.digests:
+            if digest in people:
+                found.setdefault(digest, []).append(message.fingerprint)
+    return found
+
+
+def _adopted(booking: Booking, by_person: Mapping[str, list[str]], known: CampaignState) -> bool:
+    """A booking kept by `state accept` stands while its people have (by acceptance) every
+    message the files give them; a further change, or removal, cancels it after all."""
+    for digest in booking.recipients:
+        theirs = by_person.get(digest, [])
+        if not theirs or not all(
+            fp in known.messages and digest in known.messages[fp].delivered for fp in theirs
+        ):
+            return False
+    return True
 
 
 def _cannot_cancel(name: str, booking: Booking, now: float) -> str | None:

@@ -238,3 +238,21 @@ def test_forget_refuses_a_campaign_with_calls_still_booked(
     assert result.code == 1 and "still to come" in result.err, result
     assert apply(project, emulator).code == 0
     assert emulator.calls() == once_each(TEXT)
+
+
+def test_a_booking_kept_by_accept_is_cancelled_by_a_further_change(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    emulator = emulators("--refuse-cancels")
+    when = send_at(24 * 60)
+    book(project, when)
+    assert apply(project, emulator).code == 0
+    book(project, when, text="Maintenance moved to Sunday")
+    assert apply(project, emulator).code == 1  # refused: blocked
+    assert project.run("state", "accept", "maintenance").code == 0
+    assert "No changes" in project.run("plan").out  # the booked calls stand, adopted
+    book(project, when, text="Maintenance cancelled")
+    plan = project.run("plan")
+    assert "cancel voice_" in plan.out, plan  # the kept booking is not what they need now
+    assert apply(project, emulator).code == 1
+    assert emulator.calls() == once_each(TEXT)
