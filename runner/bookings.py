@@ -136,8 +136,8 @@ def _cannot_cancel(name: str, booking: Booking, now: float) -> str | None:
     ahead = booking.due - now
     if ahead <= CANCEL_LEAD:
         return (
-            f"{calls} (ticket {booking.ticket}) go out in {ahead / 60:.0f} min: the provider "
-            "cancels only more than 10 minutes ahead"
+            f"{calls} (ticket {booking.ticket}), due in {ahead / 60:.0f} min, cannot be "
+            "cancelled: the provider cancels only more than 10 minutes ahead"
         )
     return None
 
