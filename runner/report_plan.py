@@ -152,7 +152,7 @@ def cancel_lines(cancels: tuple[Cancel, ...]) -> list[str]:
 
 def _cancels_summary(plan: Plan) -> str:
     calls = sum(c.contacts for c in plan.cancels)
-    return f"{plural(len(plan.cancels), 'booked batch')} ({plural(calls, 'call')}) cancelled first"
+    return f"Cancelled first: {plural(len(plan.cancels), 'booked batch')} ({plural(calls, 'call')})"
 
 
 def _message_lines(change: Change, show: bool, sample: int | None) -> list[str]:
@@ -222,7 +222,7 @@ def plan_text(
             )
         )
         if plan.cancels:
-            lines.append(f"Before any booking: {_cancels_summary(plan)}.")
+            lines.append(f"{_cancels_summary(plan)}.")
         simulated = sum(len(b.numbers) for b in plan.batches if b.simulate)
         if simulated:
             lines.append(f"{plural(simulated, 'call')} of these: {SIMULATED_PLAN}.")
@@ -337,7 +337,7 @@ def plan_markdown(plan: Plan, show_recipients: bool = False, target: Target | No
         head.append(
             f"**{plural(plan.recipients, 'call')}** in {plural(len(plan.batches), 'batch')}, "
             f"estimated **{_money(plan.cost)}**."
-            + (f" Before any booking: {_cancels_summary(plan)}." if plan.cancels else "")
+            + (f" {_cancels_summary(plan)}." if plan.cancels else "")
         )
     head += [
         "",

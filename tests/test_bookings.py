@@ -58,7 +58,7 @@ def test_moving_send_at_a_day_later_cancels_then_books_once(
     cancel, batch = plan.out.index("cancel voice_"), plan.out.index("1 batch")
     assert cancel < batch, plan.out  # cancels are shown before the new bookings
     assert "3 booked calls due" in plan.out
-    assert "Before any booking: 1 booked batch (3 calls) cancelled first." in plan.out
+    assert "Cancelled first: 1 booked batch (3 calls)." in plan.out
     result = apply(project, emulator)
     assert result.code == 0, result
     assert "cancelled: maintenance ticket voice_" in result.out
