@@ -134,6 +134,21 @@ def read_file(path: Path, limit: int, root: Path | None = None, *, hidden_ok: bo
         os.close(fd)
 
 
+def open_to_read(path: Path) -> int:
+    """A read-only descriptor on a regular file the operator named, for a caller that reads
+    it in pieces (and bounds what it reads); never through a last symlink."""
+    try:
+        fd = os.open(path, _READ)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise Refused("is a symbolic link; name the file itself") from e
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise Refused("is not a regular file (a device, FIFO or folder); use a plain file")
+    return fd
+
+
 def _lexically_under(root: Path, path: Path) -> str | None:
     absolute, top = Path(os.path.abspath(path)), Path(os.path.abspath(root))
     if absolute == top or not absolute.is_relative_to(top):

@@ -1,0 +1,116 @@
+"""The receipts file beside a local state: append-only, idempotent, shared by many writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from runner.errors import StateError
+from runner.receipts.model import Receipt
+from runner.receipts.store import FileReceipts, open_receipts
+from runner.recipients import digest_number
+
+
+def receipt(index: int, status: str = "DELIVERED") -> Receipt:
+    digest = digest_number(f"+1202555{index:04d}")
+    return Receipt(f"voice_{index // 100}", digest, status, "2026-11-04 11:11:45", 12, 30, 1.5)
+
+
+def lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines()
+
+
+def test_beside_a_local_state_wherever_the_state_is(tmp_path: Path) -> None:
+    store = open_receipts("states/prod.json", tmp_path)
+    assert store.describe() == str(tmp_path.resolve() / "states" / "prod.json.receipts")
+    assert store.append([receipt(1)]) == 1
+    assert (tmp_path / "states" / "prod.json.receipts").exists()
+    absolute = tmp_path / "elsewhere.json"
+    assert open_receipts(str(absolute), tmp_path / "project").describe() == f"{absolute}.receipts"
+
+
+def test_the_same_receipt_twice_changes_nothing(tmp_path: Path) -> None:
+    store = open_receipts("runner.state.json", tmp_path)
+    assert store.append([receipt(1), receipt(2), receipt(1)]) == 2
+    before = (tmp_path / "runner.state.json.receipts").read_bytes()
+    assert store.append([receipt(2), receipt(1)]) == 0
+    again = open_receipts("runner.state.json", tmp_path)  # another process, as it were
+    assert again.append([receipt(1)]) == 0
+    assert (tmp_path / "runner.state.json.receipts").read_bytes() == before
+    assert store.append([receipt(1, "BUSY")]) == 1  # a new status is a new receipt
+    assert [(r.digest, r.status) for r in again.read()] == [
+        (receipt(1).digest, "DELIVERED"),
+        (receipt(2).digest, "DELIVERED"),
+        (receipt(1).digest, "BUSY"),
+    ]
+    assert next(iter(again.read())) == receipt(1)
+
+
+def test_a_torn_last_line_is_skipped_and_the_next_writer_starts_a_new_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runner.state.json.receipts"
+    FileReceipts(path).append([receipt(1)])
+    with path.open("ab") as f:
+        f.write(b'{"ticket":"voice_0","dig')  # a writer killed mid-line
+    assert [r.digest for r in FileReceipts(path).read()] == [receipt(1).digest]
+    assert FileReceipts(path).append([receipt(2)]) == 1
+    assert [r.digest for r in FileReceipts(path).read()] == [receipt(1).digest, receipt(2).digest]
+    assert len(lines(path)) == 3 and json.loads(lines(path)[2])["digest"] == receipt(2).digest
+
+
+def test_a_corrupt_whole_line_is_an_error_not_a_silent_loss(tmp_path: Path) -> None:
+    path = tmp_path / "x.receipts"
+    path.write_bytes(b'{"ticket": 1}\n')
+    with pytest.raises(StateError, match=r"x.receipts: corrupt receipt in the line ending at"):
+        list(FileReceipts(path).read())
+
+
+def test_a_symlink_is_never_written_through(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.write_text("keep\n")
+    os.symlink(target, tmp_path / "runner.state.json.receipts")
+    with pytest.raises(StateError, match="is a symbolic link"):
+        open_receipts("runner.state.json", tmp_path).append([receipt(1)])
+    with pytest.raises(StateError, match="is a symbolic link"):
+        list(open_receipts("runner.state.json", tmp_path).read())
+    assert target.read_text() == "keep\n"
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from runner.receipts.model import Receipt
+    from runner.receipts.store import FileReceipts
+    from runner.recipients import digest_number
+    store = FileReceipts(__import__("pathlib").Path(sys.argv[1]))
+    new = 0
+    for start in range(0, 2000, 20):
+        batch = [
+            Receipt(f"voice_{i // 100}", digest_number(f"+1202555{i:04d}"), "DELIVERED",
+                    None, None, None, 1.0)
+            for i in range(start, start + 20)
+        ]
+        new += store.append(batch)
+    print(new)
+    """
+)
+
+
+def test_writers_in_several_processes_tear_and_repeat_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "runner.state.json.receipts"
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    counts = [int(w.communicate(timeout=120)[0]) for w in writers]
+    assert sum(counts) == 2000  # each receipt stored by exactly one of them
+    stored = [json.loads(line) for line in lines(path)]
+    assert len(stored) == 2000
+    assert {s["digest"] for s in stored} == {digest_number(f"+1202555{i:04d}") for i in range(2000)}
