@@ -364,7 +364,9 @@ def database(postgres_server: PostgresServer) -> tuple[str, str]:
 
     with psycopg.connect(writer, autocommit=True) as conn:
         migrate(conn, "test")  # what the first apply does with the read-write role
-        tables = "runner_schema_version, runner_snapshots, runner_records, runner_locks"
+        tables = (
+            "runner_schema_version, runner_snapshots, runner_records, runner_locks, runner_receipts"
+        )
         conn.execute(f"GRANT SELECT ON {tables} TO {reader_role}")  # type: ignore[arg-type]
     reader = writer.replace("runner:", f"{reader_role}:", 1)
     return writer, reader

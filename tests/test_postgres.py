@@ -149,8 +149,8 @@ def test_concurrent_first_commands_migrate_a_fresh_database_once(
     processes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(4)]
     errors = [p.communicate(timeout=60)[1] for p in processes]
     assert [p.returncode for p in processes] == [0] * 4, errors
-    versions = query(project, "SELECT version FROM runner_schema_version WHERE %s <> ''")
-    assert versions == [(1,)]
+    versions = query(project, "SELECT version FROM runner_schema_version WHERE %s <> '' ORDER BY 1")
+    assert versions == [(1,), (2,)]
 
 
 def test_a_newer_schema_is_refused_and_untouched(
@@ -170,7 +170,7 @@ def test_a_newer_schema_is_refused_and_untouched(
         result = project.run(*command, env=API_ENV, stdin="")
         assert result.code == 1, command
         assert result.err.startswith("runner: the database of postgresql://runner:***@"), result
-        assert "has tables of a newer runner (schema version 7; this runner knows up to 1); " in (
+        assert "has tables of a newer runner (schema version 7; this runner knows up to 2); " in (
             result.err
         )
     assert query(project, "SELECT id, state FROM runner_snapshots WHERE project = %s") == before

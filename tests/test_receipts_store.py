@@ -10,6 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from backends import held_lock, query
+from conftest import ProjectDir, us_numbers, write_campaign
+from pg import PostgresServer
 
 from runner.errors import StateError
 from runner.receipts.model import Receipt
@@ -114,3 +117,42 @@ def test_writers_in_several_processes_tear_and_repeat_nothing(tmp_path: Path) ->
     stored = [json.loads(line) for line in lines(path)]
     assert len(stored) == 2000
     assert {s["digest"] for s in stored} == {digest_number(f"+1202555{i:04d}") for i in range(2000)}
+
+
+pg_project = pytest.mark.parametrize("project", ["postgresql"], indirect=True)
+
+
+@pg_project
+def test_postgresql_keeps_each_receipt_once_per_project(
+    project: ProjectDir, postgres_server: PostgresServer
+) -> None:
+    assert project.state_url and project.key
+    store = open_receipts(project.state_url, project.root, project.key)
+    other = open_receipts(project.state_url, project.root, project.key + "-other")
+    assert store.append([receipt(1), receipt(2), receipt(1)]) == 2
+    assert store.append([receipt(2), receipt(3)]) == 1
+    assert open_receipts(project.state_url, project.root, project.key).append([receipt(3)]) == 0
+    assert other.append([receipt(1)]) == 1  # another project's receipt of the same call
+    undated = Receipt("voice_9", receipt(4).digest, "BUSY", None, None, None, 2.0)
+    assert store.append([undated, undated]) == 1 and store.append([undated]) == 0
+    assert list(store.read()) == [receipt(1), receipt(2), receipt(3), undated]
+    assert list(other.read()) == [receipt(1)]
+    rows = query(project, "SELECT count(*) FROM runner_receipts WHERE project = %s")
+    assert rows == [(4,)]
+
+
+@pg_project
+def test_postgresql_receipts_take_no_state_lock(
+    project: ProjectDir, postgres_server: PostgresServer
+) -> None:
+    assert project.state_url and project.key
+    write_campaign(project, "alpha", "Alpha calling.", us_numbers(1))
+    assert project.run("state", "accept", "alpha").code == 0
+    with held_lock(project):
+        store = open_receipts(project.state_url, project.root, project.key)
+        assert store.append([receipt(1)]) == 1
+
+
+def test_postgresql_needs_a_project_key(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match=r"set `project:` in runner\.yaml"):
+        open_receipts("postgresql://runner@127.0.0.1:9/runner", tmp_path)

@@ -54,7 +54,21 @@ def open_receipts(location: str, root: Path, project: str | None = None) -> Rece
 
 
 def _open_postgres(url: str, project: str | None) -> ReceiptStore:
-    raise StateError("receipts in a postgresql:// state are not supported yet")
+    if not project:
+        raise StateError(
+            "a postgresql:// state is shared: set `project:` in runner.yaml to this project's "
+            "key in it (e.g. `project: acme-alerts`)"
+        )
+    try:
+        from runner.receipts.pg_store import PostgresReceipts
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("psycopg"):
+            raise
+        raise StateError(
+            "receipts in a PostgreSQL state need psycopg: "
+            "pip install 'voice-campaign-runner[postgres]'"
+        ) from None
+    return PostgresReceipts(url, project)
 
 
 def _key(receipt: Receipt) -> bytes:

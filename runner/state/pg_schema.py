@@ -43,6 +43,20 @@ MIGRATIONS: tuple[tuple[LiteralString, ...], ...] = (
             operation text NOT NULL,
             backend_pid integer NOT NULL)""",
     ),
+    (  # 2: delivery receipts, append-only, one row per distinct receipt (runner.receipts)
+        """CREATE TABLE runner_receipts (
+            seq bigserial PRIMARY KEY,
+            project text NOT NULL,
+            ticket text NOT NULL,
+            digest text NOT NULL,
+            status text NOT NULL,
+            delivery_date text NOT NULL,
+            call_duration integer,
+            charged_duration integer,
+            received double precision NOT NULL,
+            UNIQUE (project, ticket, digest, status, delivery_date))""",
+        "CREATE INDEX runner_receipts_by_project ON runner_receipts (project, seq)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 VERSION_TABLE = """CREATE TABLE IF NOT EXISTS runner_schema_version (
