@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import apply_throughput
 import big_list
+import receipts_ingest
 import terraform_peer
 import validate_10k
 
@@ -24,6 +25,7 @@ SIZES = {
     "small": {"campaigns": 1_000, "peer": 100, "numbers": 100_000, "batches": 200},
     "full": {"campaigns": 10_000, "peer": 500, "numbers": 1_000_000, "batches": 2_000},
 }
+RECEIPTS = {"small": 5_000, "full": 20_000}  # webhooks posted to `runner receipts serve`
 
 
 def main() -> None:
@@ -44,6 +46,8 @@ def main() -> None:
     big = big_list.main(["--numbers", str(size["numbers"]), *runs])
     print("== W3: apply against the emulator")
     send = apply_throughput.main(["--batches", str(size["batches"]), *runs])
+    print("== Receipts: webhooks ingested by `runner receipts serve`")
+    ingest = receipts_ingest.main(["--receipts", str(RECEIPTS[args.scale])])
     rows = [
         (f"W1 `plan`, {size['peer']} campaigns, vs terraform", f"{peer['speedup']:.1f}x faster",
          ">= 50x", peer["speedup"] >= 50),
@@ -65,6 +69,7 @@ def main() -> None:
         ("W3 state cost per send, 2,000 vs 100 sends", f"{send['state_ratio']:.2f}",
          "<= 1.2", send["state_ratio"] <= 1.2),
     ]  # fmt: skip
+    rows += receipts_ingest.rows(ingest, RECEIPTS[args.scale])
     print("\n| workload | measured | target | met |\n|---|---|---|---|")
     for name, measured, target, met in rows:
         print(f"| {name} | {measured} | {target} | {'yes' if met else 'no'} |")

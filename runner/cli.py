@@ -21,6 +21,7 @@ from runner.errors import InputError, RunnerError, StateError
 from runner.escape import json_text, terminal
 from runner.progress import Progress
 from runner.project import Project, load_config, load_project, parse_variables
+from runner.receipts.store import ReceiptStore, open_receipts
 from runner.state import Backend, State, open_state, state_location
 from runner.style import Style, colour_wanted
 from runner.target import EMULATOR_TARGET, Target, target_for
@@ -88,6 +89,14 @@ class Settings:
             raise InputError(problems)
         location = state_location(self.state, config.state)
         return config, open_state(location, config.root, config.project)
+
+    def receipts_store(self, project: str | None = None) -> ReceiptStore:
+        """Where receipts are kept: beside the state this project's commands would use."""
+        config, problems = load_config(self.root, self.config)
+        if problems:
+            raise InputError(problems)
+        location = state_location(self.state, config.state)
+        return open_receipts(location, config.root, project or config.project)
 
     def target(self, config: Config, api_url: str | None = None, emulator: bool = False) -> Target:
         """Where calls would go and which state is read: shown in every plan's header."""
@@ -524,6 +533,30 @@ def state_pull(settings: Settings, location: str, force: bool) -> None:
     config, backend = settings.config_and_backend()
     other = open_state(location, config.root, config.project)
     click.echo(operations.copy_state(other, backend, force))
+
+
+@cli.group()
+def receipts() -> None:
+    """Delivery receipts: the webhook receiver the provider calls."""
+
+
+@receipts.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8090, show_default=True)
+@click.option("--project", metavar="KEY", help="Project key in a shared PostgreSQL state.")
+@pass_settings
+def receipts_serve(settings: Settings, host: str, port: int, project: str | None) -> None:
+    """Receive the provider's receipts at /receipts/$RUNNER_RECEIPTS_TOKEN, beside the state."""
+    try:
+        from runner.receipts import server
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in ("starlette", "uvicorn"):
+            raise
+        raise RunnerError(
+            "the receipts receiver needs its extra: pip install 'voice-campaign-runner[receipts]'"
+        ) from None
+    token = server.token_from_environment()
+    server.serve(settings.receipts_store(project), token, server.Listen(host, port))
 
 
 @cli.command("init")

@@ -102,7 +102,9 @@ def test_installs_keep_no_cache_and_fetch_nothing_by_url() -> None:
             if words[:2] == ["apt-get", "install"]:
                 assert "--no-install-recommends" in words, part
     assert not [i for i in everything if i.keyword == "ADD"], "use COPY; never ADD a URL"
-    assert any("[postgres]" in command for command in runs), "the postgres extra is installed"
+    extras = [e for c in runs for e in re.findall(r"\[([a-z,]+)\]", c)]
+    assert any("postgres" in e.split(",") for e in extras), "the postgres extra is installed"
+    assert any("receipts" in e.split(",") for e in extras), "so is the receipts receiver's"
 
 
 def test_the_build_context_holds_what_the_wheel_is_built_from() -> None:

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from runner.e164 import validate_slowly
-from runner.recipients import digest_number
+from runner.recipients import NumberParser, digest_number
 
 STATUSES = (
     "DELIVERED",
@@ -134,12 +133,31 @@ def _digest(value: Any) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise ValueError("number: not a phone number; send it as a string in E.164")
     text = str(value).strip()
-    number = validate_slowly(text)
-    if number is None and text.isascii() and text.isdigit():  # some payloads drop the leading +
-        number = validate_slowly("+" + text)
+    if text.isascii() and text.isdigit():  # some payloads drop the leading +
+        text = "+" + text
+    number = _numbers.e164(text)
     if number is None:
         raise ValueError("number: not a valid phone number in E.164 (not shown)")
     return digest_number(number)
+
+
+class _Numbers:
+    """A shared parser: a number in E.164 is checked once per shape (runner.e164), not once
+    per receipt. Renewed now and then, so a long-lived receiver's caches stay bounded."""
+
+    RENEW_AFTER = 100_000
+
+    def __init__(self) -> None:
+        self.parser, self.uses = NumberParser(None), 0
+
+    def e164(self, text: str) -> str | None:
+        self.uses += 1
+        if self.uses > self.RENEW_AFTER:
+            self.parser, self.uses = NumberParser(None), 0
+        return self.parser.e164(text)
+
+
+_numbers = _Numbers()
 
 
 def _status(value: Any) -> str:
