@@ -27,8 +27,15 @@ def _free_port() -> int:
 class ReceiverProcess:
     """The receiver for a project; its stderr (the service's log) is kept in a file."""
 
-    def __init__(self, root: Path, *options: str, port: int | None = None, token: str = TOKEN):
-        self.root, self.options, self.token = root, options, token
+    def __init__(
+        self,
+        root: Path,
+        *options: str,
+        port: int | None = None,
+        token: str = TOKEN,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.root, self.options, self.token, self.env = root, options, token, env or {}
         self.port = port or _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.base}/receipts/{token}"
@@ -39,7 +46,7 @@ class ReceiverProcess:
     def start(self) -> None:
         command = [sys.executable, "-m", "runner", "-C", str(self.root), "receipts", "serve"]
         command += ["--port", str(self.port), *self.options]
-        env = {**os.environ, "RUNNER_RECEIPTS_TOKEN": self.token, "NO_COLOR": "1"}
+        env = {**os.environ, "RUNNER_RECEIPTS_TOKEN": self.token, "NO_COLOR": "1", **self.env}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 20

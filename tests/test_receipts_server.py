@@ -6,6 +6,7 @@ import json
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -270,3 +271,34 @@ def test_postgresql_stores_each_receipt_once(
         (digest_number(NUMBERS[1]), "BUSY", 0),
     ]
     assert "(project " in first.log() and "***" in first.log()
+
+
+@pg_project
+def test_the_readme_role_for_the_receiver_is_enough(
+    project: ProjectDir, receivers: Callable[..., ReceiverProcess], postgres_server: PostgresServer
+) -> None:
+    """README: a role that may only add receipts, in a database an apply already set up."""
+    name = f"db_{uuid.uuid4().hex[:10]}"
+    owner = postgres_server.create_database(name)
+    import psycopg
+
+    from runner.state.pg_schema import migrate
+
+    role = f"rcpt_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(owner, autocommit=True) as conn:
+        migrate(conn, "test")  # what the first apply does
+        for grant in (
+            f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'",
+            f"GRANT CONNECT ON DATABASE {name} TO {role}",
+            f"GRANT SELECT ON runner_schema_version TO {role}",
+            f"GRANT SELECT, INSERT ON runner_receipts TO {role}",
+            f"GRANT USAGE ON SEQUENCE runner_receipts_seq_seq TO {role}",
+        ):
+            conn.execute(grant)  # type: ignore[arg-type]
+    url = owner.replace("runner:", f"{role}:", 1)
+    receiver = receivers("--project", "acme", env={"RUNNER_STATE": url})
+    assert receiver.post(old_shape(0)).status_code == 200
+    assert receiver.post(form(old_shape(0))).status_code == 200
+    with psycopg.connect(owner, autocommit=True) as conn:
+        rows = conn.execute("SELECT project, status FROM runner_receipts").fetchall()
+    assert rows == [("acme", "DELIVERED")]
