@@ -302,3 +302,18 @@ def test_the_readme_role_for_the_receiver_is_enough(
     with psycopg.connect(owner, autocommit=True) as conn:
         rows = conn.execute("SELECT project, status FROM runner_receipts").fetchall()
     assert rows == [("acme", "DELIVERED")]
+
+
+def test_a_store_that_cannot_write_answers_503_and_the_retry_is_stored(
+    project: ProjectDir, receivers: Callable[..., ReceiverProcess]
+) -> None:
+    (project.root / RECEIPTS).mkdir()  # where the file should be: it cannot be written
+    receiver = receivers()
+    answer = receiver.post(old_shape(0))
+    assert answer.status_code == 503
+    assert "receipt not stored (503, the provider will retry): cannot open receipts " in (
+        receiver.log()
+    )
+    (project.root / RECEIPTS).rmdir()
+    assert receiver.post(old_shape(0)).status_code == 200
+    assert [s["digest"] for s in stored(project)] == [digest_number(NUMBERS[0])]

@@ -156,3 +156,42 @@ def test_postgresql_receipts_take_no_state_lock(
 def test_postgresql_needs_a_project_key(tmp_path: Path) -> None:
     with pytest.raises(StateError, match=r"set `project:` in runner\.yaml"):
         open_receipts("postgresql://runner@127.0.0.1:9/runner", tmp_path)
+
+
+FULL_DISK = textwrap.dedent(
+    """
+    import os, resource, sys
+    from pathlib import Path
+    from runner.errors import StateError
+    from runner.receipts.model import Receipt
+    from runner.receipts.store import FileReceipts
+    from runner.recipients import digest_number
+    path = Path(sys.argv[1])
+    batch = [
+        Receipt("voice_1", digest_number(f"+1202555{i:04d}"), "BUSY", None, None, None, 1.0)
+        for i in range(20)
+    ]
+    store = FileReceipts(path)
+    store.append(batch[:1])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 300, resource.RLIM_INFINITY))
+    try:
+        store.append(batch)
+    except StateError as e:
+        print("refused:", e)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    print("stored:", store.append(batch))
+    """
+)
+
+
+def test_a_write_the_disk_refuses_is_taken_back_and_stored_next_time(tmp_path: Path) -> None:
+    path = tmp_path / "runner.state.json.receipts"
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path)], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines() == [
+        f"refused: cannot write receipts {path}: the disk is full; free some space",
+        "stored: 19",
+    ]
+    stored = [json.loads(line) for line in lines(path)]  # no half line left by the refusal
+    assert len(stored) == len({s["digest"] for s in stored}) == 20

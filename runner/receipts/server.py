@@ -90,6 +90,10 @@ class GroupCommit:
         await done
 
     def _run(self) -> None:
+        try:  # read what the store holds now, not when the first receipt is waiting
+            self.store.append([])
+        except Exception as e:
+            log.error("receipts store not ready (requests will retry it): %s", _reason(e))
         while batch := self._take():
             error: Exception | None = None
             try:

@@ -117,6 +117,7 @@ class FileReceipts:
                 if data:
                     os.fsync(fd)
             except OSError as e:
+                self._seen, self._offset = set(), 0  # read the file again: trust only what it holds
                 raise self._error("write", e) from e
             return count
 
@@ -124,17 +125,18 @@ class FileReceipts:
         fcntl.flock(fd, fcntl.LOCK_EX)  # the receipts file's own lock, held for one write
         try:
             torn = self._catch_up(fd)
-            lines = []
+            fresh: dict[bytes, Receipt] = {}
             for receipt in receipts:
                 key = _key(receipt)
-                if key not in self._seen:
-                    self._seen.add(key)
-                    lines.append(receipt_json(receipt) + b"\n")
-            if not lines:
+                if key not in self._seen and key not in fresh:
+                    fresh[key] = receipt
+            if not fresh:
                 return b"", 0
-            data = (b"\n" if torn else b"") + b"".join(lines)
+            lines = b"".join(receipt_json(receipt) + b"\n" for receipt in fresh.values())
+            data = (b"\n" if torn else b"") + lines
             self._offset = _write_all(fd, data)
-            return data, len(lines)
+            self._seen.update(fresh)  # only once written: a failed write is stored next time
+            return data, len(fresh)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
