@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -317,3 +318,16 @@ def test_a_store_that_cannot_write_answers_503_and_the_retry_is_stored(
     (project.root / RECEIPTS).rmdir()
     assert receiver.post(old_shape(0)).status_code == 200
     assert [s["digest"] for s in stored(project)] == [digest_number(NUMBERS[0])]
+
+
+def test_a_client_gone_mid_body_leaves_no_trace_but_a_clean_log(
+    project: ProjectDir, receivers: Callable[..., ReceiverProcess]
+) -> None:
+    receiver = receivers()
+    head = f"POST /receipts/{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    with socket.create_connection(("127.0.0.1", receiver.port)) as client:
+        client.sendall(f'{head}Content-Length: 500\r\n\r\n{{"message_id":'.encode())
+        time.sleep(0.3)
+    assert receiver.post(old_shape(0)).status_code == 200  # still serving
+    assert "Traceback" not in receiver.log() and "Exception" not in receiver.log()
+    assert len(stored(project)) == 1

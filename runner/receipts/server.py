@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -146,7 +146,10 @@ def create_app(store: ReceiptStore, token: str) -> Starlette:
             return PlainTextResponse(
                 "POST receipts here", status_code=405, headers={"Allow": "POST"}
             )
-        body = await _bounded_body(request)
+        try:
+            body = await _bounded_body(request)
+        except ClientDisconnect:  # gone before its body arrived: nothing to answer or store
+            return Response(status_code=400)
         if body is None:
             return PlainTextResponse(f"body: larger than {MAX_BODY} bytes\n", status_code=413)
         try:
