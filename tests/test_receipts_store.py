@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from backends import held_lock, query
 from conftest import ProjectDir, us_numbers, write_campaign
-from pg import PostgresServer
+from pg import PASSWORD, PostgresServer
 
 from runner.errors import StateError
 from runner.receipts.model import Receipt
@@ -195,3 +195,36 @@ def test_a_write_the_disk_refuses_is_taken_back_and_stored_next_time(tmp_path: P
     ]
     stored = [json.loads(line) for line in lines(path)]  # no half line left by the refusal
     assert len(stored) == len({s["digest"] for s in stored}) == 20
+
+
+@pg_project
+def test_a_read_only_role_keeps_working_on_tables_of_the_runner_before_receipts(
+    project: ProjectDir, postgres_server: PostgresServer
+) -> None:
+    """After an upgrade, a pull request's plan (SELECT only) runs before any apply migrates."""
+    import uuid
+
+    import psycopg
+
+    from runner.state.pg_schema import MIGRATIONS, VERSION_TABLE
+
+    name, reader = f"db_{uuid.uuid4().hex[:10]}", f"ro_{uuid.uuid4().hex[:8]}"
+    owner = postgres_server.create_database(name)
+    with psycopg.connect(owner, autocommit=True) as conn:  # what the previous runner made
+        for statement in (VERSION_TABLE, *MIGRATIONS[0]):
+            conn.execute(statement)
+        conn.execute("INSERT INTO runner_schema_version (version) VALUES (1)")
+        tables = "runner_schema_version, runner_snapshots, runner_records, runner_locks"
+        for grant in (
+            f"CREATE ROLE {reader} LOGIN PASSWORD '{PASSWORD}'",
+            f"GRANT CONNECT ON DATABASE {name} TO {reader}",
+            f"GRANT SELECT ON {tables} TO {reader}",
+        ):
+            conn.execute(grant)  # type: ignore[arg-type]
+    read_only = owner.replace("runner:", f"{reader}:", 1)
+    write_campaign(project, "alpha", "Alpha calling.", us_numbers(2))
+    result = project.run("--state", read_only, "plan")
+    assert result.code == 0, result
+    assert list(open_receipts(read_only, project.root, "p").read()) == []
+    assert project.run("--state", owner, "state", "list").code == 0  # the owner upgrades them
+    assert open_receipts(owner, project.root, "p").append([receipt(1)]) == 1

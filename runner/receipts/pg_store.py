@@ -29,6 +29,11 @@ _SELECT = """SELECT ticket, digest, status, delivery_date, call_duration, charge
         received FROM runner_receipts WHERE project = %s ORDER BY seq"""
 
 
+def _has_table(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT to_regclass('runner_receipts') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
 class PostgresReceipts:
     """One project's receipts in a database shared with other projects."""
 
@@ -65,7 +70,10 @@ class PostgresReceipts:
         """Every receipt stored, in arrival order (rows are distinct by the table's key)."""
         with self._mutex:
             try:
-                rows = self._connection().execute(_SELECT, (self.project,)).fetchall()
+                conn = self._connection()
+                if not _has_table(conn):  # tables of an older runner, for a role that only reads
+                    return
+                rows = conn.execute(_SELECT, (self.project,)).fetchall()
             except psycopg.Error as e:
                 raise self._error(e) from e
         for row in rows:

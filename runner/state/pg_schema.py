@@ -94,12 +94,18 @@ def migrate(conn: psycopg.Connection[tuple[object, ...]], where: str) -> None:
     refuse_newer(version, where)
     if version == SCHEMA_VERSION:
         return  # also lets a role that may not create tables read and write
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        conn.execute(VERSION_TABLE)
-        version = schema_version(conn)  # another process may have migrated meanwhile
-        refuse_newer(version, where)
-        for number in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[number - 1]:
-                conn.execute(statement)
-            conn.execute("INSERT INTO runner_schema_version (version) VALUES (%s)", (number,))
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(VERSION_TABLE)
+            version = schema_version(conn)  # another process may have migrated meanwhile
+            refuse_newer(version, where)
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[number - 1]:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO runner_schema_version (version) VALUES (%s)", (number,))
+    except psycopg.errors.InsufficientPrivilege:
+        if version == 0:
+            raise
+        # A role that may not create tables (a plan's read-only one) keeps using the state's
+        # tables as they are; a role that may creates the newer ones (receipts) when it runs.
