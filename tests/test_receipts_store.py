@@ -228,3 +228,12 @@ def test_a_read_only_role_keeps_working_on_tables_of_the_runner_before_receipts(
     assert list(open_receipts(read_only, project.root, "p").read()) == []
     assert project.run("--state", owner, "state", "list").code == 0  # the owner upgrades them
     assert open_receipts(owner, project.root, "p").append([receipt(1)]) == 1
+
+
+def test_a_file_moved_away_while_a_writer_runs_is_started_again(tmp_path: Path) -> None:
+    path = tmp_path / "runner.state.json.receipts"
+    store = FileReceipts(path)
+    assert store.append([receipt(1)]) == 1
+    path.rename(tmp_path / "archived.receipts")
+    assert store.append([receipt(1), receipt(2)]) == 2  # into a new file at the path
+    assert [r.digest for r in FileReceipts(path).read()] == [receipt(1).digest, receipt(2).digest]

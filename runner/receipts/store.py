@@ -149,6 +149,9 @@ class FileReceipts:
         return os.fstat(fd).st_size > self._offset  # bytes after the last whole line: a writer died
 
     def _open(self) -> int:
+        if self._fd is not None and not self._still_there(self._fd):
+            self.close()  # moved or removed (archived?): write to the file at the path again
+            self._seen, self._offset = set(), 0
         if self._fd is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,6 +159,14 @@ class FileReceipts:
             except (files.Refused, OSError) as e:
                 raise self._error("open", e) from e
         return self._fd
+
+    def _still_there(self, fd: int) -> bool:
+        try:
+            found = os.lstat(self.path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (found.st_dev, found.st_ino) == (mine.st_dev, mine.st_ino)
 
     def close(self) -> None:
         if self._fd is not None:
