@@ -310,6 +310,9 @@ def test_a_store_that_cannot_write_answers_503_and_the_retry_is_stored(
 ) -> None:
     (project.root / RECEIPTS).mkdir()  # where the file should be: it cannot be written
     receiver = receivers()
+    health = f"{receiver.base}/health"
+    assert requests.get(health, timeout=5).status_code == 503  # known from the start
+    assert "receipts store not ready (requests will retry it): cannot open " in receiver.log()
     answer = receiver.post(old_shape(0))
     assert answer.status_code == 503
     assert "receipt not stored (503, the provider will retry): cannot open receipts " in (
@@ -317,6 +320,7 @@ def test_a_store_that_cannot_write_answers_503_and_the_retry_is_stored(
     )
     (project.root / RECEIPTS).rmdir()
     assert receiver.post(old_shape(0)).status_code == 200
+    assert requests.get(health, timeout=5).json() == {"status": "ok"}
     assert [s["digest"] for s in stored(project)] == [digest_number(NUMBERS[0])]
 
 
@@ -331,3 +335,15 @@ def test_a_client_gone_mid_body_leaves_no_trace_but_a_clean_log(
     assert receiver.post(old_shape(0)).status_code == 200  # still serving
     assert "Traceback" not in receiver.log() and "Exception" not in receiver.log()
     assert len(stored(project)) == 1
+
+
+def test_a_database_out_of_reach_is_known_at_start_without_its_password(
+    project: ProjectDir, receivers: Callable[..., ReceiverProcess]
+) -> None:
+    url = f"postgresql://runner:{PASSWORD}@127.0.0.1:1/runner"
+    receiver = receivers("--project", "acme", env={"RUNNER_STATE": url})
+    assert requests.get(f"{receiver.base}/health", timeout=5).status_code == 503
+    assert receiver.post(old_shape(0)).status_code == 503
+    assert "receipts in postgresql://runner:***@127.0.0.1:1/runner (project acme): " in (
+        receiver.log()
+    )

@@ -48,7 +48,12 @@ class PostgresReceipts:
 
     def append(self, receipts: Sequence[Receipt]) -> int:
         """Store the receipts not stored yet; committed before returning how many were new."""
-        if not receipts:
+        if not receipts:  # connects all the same: a receiver learns at start if it cannot
+            with self._mutex:
+                try:
+                    self._connection()
+                except psycopg.Error as e:
+                    raise self._error(e) from e
             return 0
         columns = [
             [r.ticket for r in receipts],

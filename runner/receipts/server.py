@@ -71,6 +71,7 @@ class GroupCommit:
         self.store = store
         self._queue: queue.SimpleQueue[Waiting | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="receipts-writer", daemon=True)
+        self.failing = False  # the last attempt to store failed: health says so
 
     def start(self) -> None:
         self._thread.start()
@@ -79,8 +80,8 @@ class GroupCommit:
         self._queue.put(None)
         self._thread.join()
 
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+    def healthy(self) -> bool:
+        return self._thread.is_alive() and not self.failing
 
     async def store_one(self, receipt: Receipt) -> None:
         """Returns once the receipt is durable; raises what the store raised."""
@@ -90,9 +91,10 @@ class GroupCommit:
         await done
 
     def _run(self) -> None:
-        try:  # read what the store holds now, not when the first receipt is waiting
+        try:  # open the store now (read the file, connect), not when a receipt is waiting
             self.store.append([])
         except Exception as e:
+            self.failing = True
             log.error("receipts store not ready (requests will retry it): %s", _reason(e))
         while batch := self._take():
             error: Exception | None = None
@@ -100,6 +102,7 @@ class GroupCommit:
                 self.store.append([receipt for receipt, _, _ in batch])
             except Exception as e:  # answered as 503: the provider sends it again later
                 error = e
+            self.failing = error is not None
             by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for _, loop, done in batch:
                 by_loop.setdefault(loop, []).append(done)
@@ -165,8 +168,9 @@ def create_app(store: ReceiptStore, token: str) -> Starlette:
         return JSONResponse({"stored": True})
 
     async def health(request: Request) -> Response:
-        ok = writer.alive()
-        return JSONResponse({"status": "ok" if ok else "down"}, status_code=200 if ok else 503)
+        if writer.healthy():
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "cannot store receipts; see the log"}, status_code=503)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
