@@ -137,18 +137,18 @@ def _settle(waiting: list[asyncio.Future[None]], error: Exception | None) -> Non
             done.set_exception(error)
 
 
-def create_app(store: ReceiptStore, token: str) -> Starlette:
-    """The ASGI app: POST /receipts/<token>, GET /health, 404 for anything else."""
-    writer = GroupCommit(store)
-    secret = token.encode()
+class Receiver:
+    """The two endpoints, around one writer."""
 
-    async def receive(request: Request) -> Response:
-        if not hmac.compare_digest(request.path_params["token"].encode(), secret):
+    def __init__(self, store: ReceiptStore, token: str) -> None:
+        self.writer = GroupCommit(store)
+        self._secret = token.encode()
+
+    async def receive(self, request: Request) -> Response:
+        if not hmac.compare_digest(request.path_params["token"].encode(), self._secret):
             return PlainTextResponse("Not Found", status_code=404)
         if request.method != "POST":
-            return PlainTextResponse(
-                "POST receipts here", status_code=405, headers={"Allow": "POST"}
-            )
+            return PlainTextResponse("POST receipts here", status_code=405, headers=_ALLOW)
         try:
             body = await _bounded_body(request)
         except ClientDisconnect:  # gone before its body arrived: nothing to answer or store
@@ -160,31 +160,41 @@ def create_app(store: ReceiptStore, token: str) -> Starlette:
         except ValueError as e:
             log.warning("receipt refused (400): %s", e)
             return PlainTextResponse(f"{e}\n", status_code=400)
+        return await self._store(receipt)
+
+    async def _store(self, receipt: Receipt) -> Response:
         try:
-            await writer.store_one(receipt)
+            await self.writer.store_one(receipt)
         except Exception as e:  # a full disk, a database gone: the provider will retry
             log.error("receipt not stored (503, the provider will retry): %s", _reason(e))
             return PlainTextResponse("not stored; try again later\n", status_code=503)
         return JSONResponse({"stored": True})
 
-    async def health(request: Request) -> Response:
-        if writer.healthy():
+    async def health(self, request: Request) -> Response:
+        if self.writer.healthy():
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "cannot store receipts; see the log"}, status_code=503)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        writer.start()
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.writer.start()
         try:
             yield
         finally:
-            await asyncio.to_thread(writer.stop)
+            await asyncio.to_thread(self.writer.stop)
 
+
+_ALLOW = {"Allow": "POST"}
+
+
+def create_app(store: ReceiptStore, token: str) -> Starlette:
+    """The ASGI app: POST /receipts/<token>, GET /health, 404 for anything else."""
+    receiver = Receiver(store, token)
     routes = [
-        Route("/health", health, methods=["GET"]),
-        Route("/receipts/{token}", receive, methods=ALL_METHODS),
+        Route("/health", receiver.health, methods=["GET"]),
+        Route("/receipts/{token}", receiver.receive, methods=ALL_METHODS),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=receiver.lifespan)
     app.router.redirect_slashes = False  # a redirect would answer a wrong path with its token
     return app
 
