@@ -26,6 +26,7 @@ from runner.state import Backend, State, open_state, state_location
 from runner.style import Style, colour_wanted
 from runner.target import EMULATOR_TARGET, Target, target_for
 from runner.validate import Config
+from runner.webhook import SHAPES, parse_mix, parse_script
 
 
 class Settings:
@@ -428,6 +429,30 @@ def apply(
 @click.option("--drop-cancel-answers", is_flag=True, help="Cancel, then drop the answer.")
 @click.option("--login", help="Accept only this api-login (default: any).")
 @click.option("--key", help="Accept only this api-key (default: any).")
+@click.option("--webhook", metavar="URL", help="POST a delivery receipt per number called here.")
+@click.option(
+    "--receipts",
+    default="DELIVERED=1",
+    show_default=True,
+    metavar="MIX",
+    callback=lambda _c, _p, v: _checked_receipts(parse_mix, v),
+    help="Status mix of the receipts, e.g. DELIVERED=0.8,BUSY=0.1,NOT_DELIVERED=0.1.",
+)
+@click.option(
+    "--receipts-for",
+    multiple=True,
+    metavar="+NUMBER=STATUS,...",
+    callback=lambda _c, _p, v: _checked_receipts(parse_script, v),
+    help="Statuses of this number's calls in turn, the last one repeated (for tests).",
+)
+@click.option("--receipt-delay", type=float, default=1.0, show_default=True, metavar="SECONDS")
+@click.option(
+    "--receipt-shape",
+    type=click.Choice(["mixed", *SHAPES]),
+    default="mixed",
+    show_default=True,
+    help="Body of the receipts: JSON or form, old or new shape; mixed draws one per receipt.",
+)
 def emulator_command(**options: Any) -> None:
     """Run a local Octopush API emulator (any credentials are accepted unless given)."""
     from runner.emulator import Emulator, EmulatorOptions
@@ -436,6 +461,15 @@ def emulator_command(**options: Any) -> None:
     click.echo(f"Octopush emulator listening on {server.url} (Ctrl-C to stop)", err=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+def _checked_receipts(parse: Callable[[Any], Any], value: Any) -> Any:
+    """Refused at the command line, in one line, rather than when the first call is made."""
+    try:
+        parse(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return value
 
 
 @cli.group()

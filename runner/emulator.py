@@ -28,6 +28,8 @@ from urllib.parse import parse_qs
 
 import jsonschema
 
+from runner.webhook import DEFAULT_MIX, Webhook, WebhookOptions, parse_mix, parse_script
+
 API_PREFIX = "/v1/public"
 SEND_PATH = f"{API_PREFIX}/voice-campaign/send"
 BALANCE_PATH = f"{API_PREFIX}/wallet/check-balance"
@@ -103,6 +105,11 @@ class EmulatorOptions:
     remember: str | None = None  # a record file of request_ids accepted earlier (one provider)
     refuse_cancels: bool = False  # refuse every cancel (as the provider may: limits, sizes)
     drop_cancel_answers: bool = False  # make each cancel, then drop the connection unanswered
+    webhook: str | None = None  # where delivery receipts are POSTed (runner.webhook)
+    receipts: str = DEFAULT_MIX  # their status mix, e.g. DELIVERED=0.8,BUSY=0.2
+    receipts_for: tuple[str, ...] = ()  # +NUMBER=STATUS,...: scripted statuses, for tests
+    receipt_delay: float = 1.0  # seconds from an immediate call to its receipt
+    receipt_shape: str = "mixed"  # json-old, json-new, form-old, form-new, or mixed
 
 
 @dataclass(frozen=True)
@@ -210,6 +217,7 @@ class _Backend:
         self._booked: dict[str, tuple[float, float]] = {}  # ticket -> (send_at, cost), ahead
         self._cancelled: set[str] = set()
         self._record: BinaryIO | None = None
+        self._webhook: Webhook | None = None
         if options.remember:
             self._accepted_at.update(_remembered(options.remember))
 
@@ -221,12 +229,17 @@ class _Backend:
         if self.options.record and self._record is None:
             # Unbuffered: each record is one write() of one whole line, never split in two.
             self._record = open(self.options.record, "ab", buffering=0)  # noqa: SIM115
+        if self.options.webhook and self._webhook is None:
+            self._webhook = Webhook(_webhook_options(self.options), self._real_clock)
 
     def close_record(self) -> None:
         with self._lock:
             if self._record is not None:
                 self._record.close()
                 self._record = None
+            webhook, self._webhook = self._webhook, None
+        if webhook is not None:
+            webhook.stop()
 
     def sends(self) -> list[SendRecord]:
         with self._lock:
@@ -371,12 +384,37 @@ class _Backend:
         if due is not None and due > now:
             self._booked[ticket] = (due, cost)
         self._write_record(asdict(record))
+        if self._webhook is not None:
+            due = _send_time(payload.get("send_at"), now) - self.options.clock_offset
+            self._webhook.call_made(ticket, request_id, record.recipients, due)
 
     def _write_record(self, data: Mapping[str, Any]) -> None:
         """One line of the record: a send, or `{"cancelled": ticket}` (its calls never happen)."""
         if self._record is not None:
             line = json.dumps(data, ensure_ascii=False) + "\n"
             self._record.write(line.encode("utf-8"))
+
+
+def _webhook_options(options: EmulatorOptions) -> WebhookOptions:
+    assert options.webhook is not None
+    return WebhookOptions(
+        options.webhook,
+        parse_mix(options.receipts),
+        options.seed,
+        options.receipt_delay,
+        options.receipt_shape,
+        parse_script(options.receipts_for),
+    )
+
+
+def _send_time(send_at: str | None, now: float) -> float:
+    """When the provider makes the call, by its clock: send_at, or now for an immediate one."""
+    if not send_at:
+        return now
+    try:
+        return max(now, datetime.fromisoformat(send_at).timestamp())
+    except ValueError:  # the schema accepts forms fromisoformat may not: call at once
+        return now
 
 
 def _due(send_at: str | None) -> float | None:
