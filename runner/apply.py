@@ -294,6 +294,7 @@ class Sender:
             batch.digests,
             self.window.clock.now(),
             batch.simulate,
+            call=batch.call,
         )
 
     def _stop(self, reason: str, state: bool = False) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from runner.bookings import Cancel, Cancels, booked_ahead, plan_cancels
 from runner.bulk import paused_gc
 from runner.counts import plural
+from runner.heard import Heard
 from runner.pending import (
     Pending,
     PendingIndex,
@@ -26,6 +27,7 @@ from runner.pending import (
 from runner.project import Project
 from runner.recipients import aligned_digests
 from runner.render import Campaign, Message
+from runner.retry import recalls
 from runner.state.model import RESOLVE_WINDOW_SECONDS, CampaignState, Intent, State
 from runner.wire import E164, PAYLOAD_JSON, encode_payload, spliced_json
 
@@ -38,16 +40,19 @@ def derive_request_id(
     numbers: tuple[str, ...],
     generation: int = 0,
     rebooking: int = 0,
+    call: int = 1,
 ) -> str:
     """Same campaign, message and numbers: same id, on any machine, in any order.
 
     A campaign forgotten from the state gets new ids (its generation, left out while 0 so
     that every id made before stays the same): the provider would refuse the old ones. So
-    does a message booked again after a cancel (`rebooking`, the cancels of that message).
+    does a message booked again after a cancel (`rebooking`, the cancels of that message), and
+    a call again (its call number, left out for the first call, whose ids states hold).
     """
     forgotten = [f"generation {generation}"] if generation else []
     forgotten += [f"rebooking {rebooking}"] if rebooking else []
-    material = "\n".join([campaign, *forgotten, fingerprint, *sorted(numbers)])
+    again = [f"call {call}"] if call > 1 else []
+    material = "\n".join([campaign, *forgotten, *again, fingerprint, *sorted(numbers)])
     return "rn-" + hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -73,6 +78,7 @@ class Batch:
     digests: tuple[str, ...] = field(default=(), compare=False, repr=False)
     generation: int = 0  # times the campaign was forgotten: part of its request_id
     rebooking: int = 0  # bookings of this message cancelled: part of its request_id
+    call: int = 1  # 2 and on: a call again of recipients who did not hear an earlier one
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "digests", aligned_digests(self.numbers, self.digests))
@@ -124,6 +130,7 @@ class Change:
     held: str | None = None  # why none of its calls can go out now (a send_at already past)
     cancels: tuple[Cancel, ...] = ()  # booked calls to cancel before its batches are booked
     cancel_blocked: str | None = None  # why its bookings cannot be cancelled: nothing is done
+    recalled: int = 0  # of its recipients, those called again (a retry policy)
 
     @property
     def blocked(self) -> bool:
@@ -197,7 +204,9 @@ class _Pricing:
         return self.prices.get("default", 0.0)
 
 
-def make_plan(project: Project, state: State, now: float, simulate: bool = False) -> Plan:
+def make_plan(
+    project: Project, state: State, now: float, simulate: bool = False, heard: Heard | None = None
+) -> Plan:
     pricing = _Pricing(project.config.pricing)
     index = pending_by_fingerprint(state)
     changes = []
@@ -216,6 +225,7 @@ def make_plan(project: Project, state: State, now: float, simulate: bool = False
                 index,
                 state.generations.get(campaign.name, 0),
                 known,
+                heard or Heard(),
             )
             change = _with_cancels(_hold_if_past(campaign, change, now), booked)
             if change.batches or change.blocked or change.pending or change.removed:
@@ -273,7 +283,8 @@ def _plan_campaign(
     simulate: bool,
     index: PendingIndex,
     generation: int,
-    before: CampaignState | None = None,  # the state before the cancels `known` assumes
+    before: CampaignState | None,  # the state before the cancels `known` assumes
+    heard: Heard,
 ) -> Change:
     known = known or CampaignState()
     pending, resend = _pending(campaign, known, pricing, now, simulate, generation)
@@ -305,6 +316,20 @@ def _plan_campaign(
         todo_by_message.append((message, todo))
         rebooking = known.rebooked.get(message.fingerprint, 0)
         batches += _cut(campaign.name, message, todo, pricing, simulate, generation, rebooking)
+    again = recalls(campaign, known, heard, now, busy)
+    for recall in again:
+        rebooking = known.rebooked.get(recall.message.fingerprint, 0)
+        todo = list(recall.todo)
+        batches += _cut(
+            campaign.name,
+            recall.message,
+            todo,
+            pricing,
+            simulate,
+            generation,
+            rebooking,
+            recall.call,
+        )
     # a cancelled booking's people hear a changed message (its diff shows what changed)
     changed, added, diffs = _classify(before or known, todo_by_message)
     failed, failures = _failed_last_time(known, todo_by_message)
@@ -321,6 +346,7 @@ def _plan_campaign(
         pending,
         failed=failed,
         failures=failures,
+        recalled=sum(len(r.todo) for r in again),
     )
 
 
@@ -349,6 +375,7 @@ def _cut(
     simulate: bool,
     generation: int,
     rebooking: int = 0,
+    call: int = 1,
 ) -> list[Batch]:
     batches = []
     for start in range(0, len(todo), BATCH_SIZE):
@@ -357,7 +384,9 @@ def _cut(
             Batch(
                 name,
                 message.fingerprint,
-                derive_request_id(name, message.fingerprint, numbers, generation, rebooking),
+                derive_request_id(
+                    name, message.fingerprint, numbers, generation, rebooking, call=call
+                ),
                 message.body,
                 numbers,
                 simulate,
@@ -365,6 +394,7 @@ def _cut(
                 digests=digests,
                 generation=generation,
                 rebooking=rebooking,
+                call=call,
             )
         )
     return batches
@@ -403,6 +433,7 @@ def _pending(
                     cost,
                     generation=generation,
                     rebooking=rebooking,
+                    call=intent.call,
                 )
             )
     return tuple(pending), resend
@@ -426,7 +457,9 @@ def _rebuild(
         else []
     )
     numbers = tuple(n for n, _ in pairs)
-    request_id = derive_request_id(name, intent.fingerprint, numbers, generation, rebooking)
+    request_id = derive_request_id(
+        name, intent.fingerprint, numbers, generation, rebooking, call=intent.call
+    )
     if message is None or len(numbers) != len(wanted) or request_id != intent.request_id:
         return None, f"the files no longer produce this exact batch; {resolve}"
     digests = tuple(d for _, d in pairs)

@@ -38,6 +38,7 @@ def save_plan(
                 # only once the campaign was forgotten: plans of older runners read the same
                 **({"generation": b.generation} if b.generation else {}),
                 **({"rebooking": b.rebooking} if b.rebooking else {}),
+                **({"call": b.call} if b.call > 1 else {}),  # a call again
             }
             for b in plan.batches
         ],
@@ -136,6 +137,7 @@ def _batch_of(item: dict[str, Any]) -> Batch:
         item.get("cost", 0.0),
         generation=int(item.get("generation", 0)),
         rebooking=int(item.get("rebooking", 0)),
+        call=int(item.get("call", 1)),
     )
     _check_batch(batch)
     return batch
@@ -145,7 +147,7 @@ def _check_batch(batch: Batch) -> None:
     """A saved plan is data a person could edit: its ids must still match its content."""
     fingerprint = fingerprint_message(batch.body)
     expected = derive_request_id(
-        batch.campaign, fingerprint, batch.numbers, batch.generation, batch.rebooking
+        batch.campaign, fingerprint, batch.numbers, batch.generation, batch.rebooking, batch.call
     )
     if fingerprint != batch.fingerprint or expected != batch.request_id:
         raise PlanError(
@@ -181,6 +183,7 @@ def _change_record(change: Change) -> dict[str, Any]:
         **({"cancels": [vars(c) for c in change.cancels]} if change.cancels else {}),
         **({"cancel_blocked": change.cancel_blocked} if change.cancel_blocked else {}),
         **({"removed_from_files": True} if change.removed_from_files else {}),
+        **({"recalled": change.recalled} if change.recalled else {}),  # a retry policy's
     }
 
 
@@ -229,6 +232,7 @@ def _change_of(item: dict[str, Any], by_campaign: dict[str, list[Batch]]) -> Cha
         removed_from_files=bool(item.get("removed_from_files", False)),
         cancels=tuple(_cancel_of(c) for c in item.get("cancels") or []),
         cancel_blocked=_optional_text(item.get("cancel_blocked")),
+        recalled=int(item.get("recalled", 0)),
     )
 
 

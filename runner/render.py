@@ -36,6 +36,7 @@ from runner.recipients import (
     aligned_digests,
     mask_number,
 )
+from runner.retry import RetryPolicy, policy_of
 from runner.sandbox import BoundedSandbox, ConfinedLoader, OutsideTemplates, TooLate, budget
 from runner.template_cost import TooComplex
 from runner.validate import CampaignSpec, Config
@@ -79,6 +80,7 @@ class Campaign:
     send_at: datetime | None
     send_at_line: int = 0
     repeats: tuple[Repeat, ...] = ()  # where the first few dropped duplicates were
+    retry: RetryPolicy | None = None  # whom to call again, from the receipts
 
     @property
     def recipients(self) -> int:
@@ -162,6 +164,7 @@ class Renderer:
             send_at,
             send_at_line,
             recipients.repeats,
+            retry=policy_of(spec.fields),
         )
         return campaign, []
 

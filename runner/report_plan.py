@@ -38,6 +38,8 @@ def categories(change: Change) -> list[str]:
         found.append("recipients added")
     if change.removed:
         found.append("recipients removed")
+    if change.recalled:
+        found.append("call again")
     if change.batches and all(b.simulate for b in change.batches):
         found.append("SIMULATED")
     return found
@@ -107,6 +109,8 @@ def _change_text(
         if change.failed:
             why = terminal("; ".join(change.failures))  # the provider's words, from the state
             detail.append(f"{plural(change.failed, 'recipient')} failed last time ({why})")
+        if change.recalled:  # their latest call went unheard: the campaign's retry policy
+            detail.append(f"call again: {plural(change.recalled, 'recipient')} not reached")
         lines.append(
             f"    {plural(change.recipients, 'recipient')} in "
             f"{plural(len(change.batches), 'batch')}, "
@@ -242,6 +246,7 @@ def plan_data(
             "recipients": len(b.numbers),
             "estimated_cost": round(b.cost, 4),
             "resend": b.resend,
+            "call": b.call,  # 2 and on: a call again
         }
         if show_recipients:
             data["numbers"] = list(b.numbers)
@@ -278,6 +283,7 @@ def plan_data(
                 "failed_last_time": c.failed,
                 "failures": list(c.failures),
                 "removed": c.removed,
+                "called_again": c.recalled,
                 "estimated_cost": round(c.cost, 4),
                 "held": c.held,
                 "texts": sorted({str(b.body["text"]) for b in c.batches}),

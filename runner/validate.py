@@ -18,6 +18,7 @@ from runner.endpoint import endpoint_problem
 from runner.errors import Problem
 from runner.load import Document, line_of
 from runner.recipients import shown_value
+from runner.retry import retry_problems
 from runner.voices import gender_problem
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ _PATTERN_HINTS = {
     "default_region": "must be a two-letter ISO country code in capitals, e.g. FR",
     "project": "must be lowercase letters, digits, '.', '_' or '-'",
     "api_url": "must start with http:// or https://",
+    "after": "must be a whole number and a unit: 90s, 15m, 2h or 1d",
 }
 
 
@@ -123,6 +125,8 @@ def _describe(error: ValidationError) -> list[tuple[list[Any], str]]:
         return [(path, f"is longer than {error.validator_value} characters; shorten it")]
     if v == "minimum":
         return [(path, f"must be at least {error.validator_value}; raise it")]
+    if v == "maximum":
+        return [(path, f"must be at most {error.validator_value}; lower it")]
     if v == "not" and key == "request_id":
         return [(path, "is derived by runner for each batch; remove it")]
     if v == "not" and error.validator_value == {"required": ["text", "template"]}:
@@ -248,6 +252,8 @@ def read_config(document: Document | None, root: Path) -> tuple[Config, list[Pro
     problems = schema_problems(document, "config")
     problems += _folders_outside(document, root) + _unknown_region(document)
     problems += _default_voice(document) if not problems else []
+    if not problems and isinstance(document.data.get("defaults"), dict):
+        problems += retry_problems(document, document.data["defaults"].get("retry"), ("defaults",))
     if not any(p.field == "api_url" for p in problems):  # one line per field
         problems += _insecure_endpoint(document)
     problems.sort(key=lambda p: p.line or 0)
@@ -352,6 +358,8 @@ def campaign_specs(
     problems: list[Problem] = []
     for document in documents:
         found = schema_problems(document, "campaign")
+        if not found:
+            found = retry_problems(document, document.data.get("retry"))
         if not found:
             merged, found = _merge_defaults(document, config)
         problems += found

@@ -32,6 +32,7 @@ STATUSES = (
     "UNKNOWN_DELIVERY",
     "UNDEFINED",
 )
+NEVER_AGAIN = frozenset({"REFUSED", "BLACKLISTED_NUMBER", "NOT_DELIVERABLE"})
 SHAPES = ("json-old", "json-new", "form-old", "form-new")
 DEFAULT_MIX = "DELIVERED=1"
 POST_TIMEOUT = 5.0

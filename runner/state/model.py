@@ -48,6 +48,7 @@ class Intent:
     # An attempt of this request_id had an unknown fate (no outcome, or "unknown"): from then
     # on only a duplicate settles it; any other refusal says nothing of that attempt.
     uncertain: bool = False
+    call: int = 1  # which call of the message this is for its recipients: 2 and on re-call them
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def _national(number: str) -> str:
 
 
 # Fields added later, left out at their default: records read the same by older runners.
-_LEFT_OUT_AT_DEFAULT = (("attempts", 1), ("request_ids", ()))
+_LEFT_OUT_AT_DEFAULT = (("attempts", 1), ("request_ids", ()), ("call", 1))
 
 
 def entry_to_dict(entry: Entry) -> dict[str, Any]:
@@ -193,10 +194,22 @@ class CampaignState:
     # Bookings cancelled, by fingerprint: part of the request_ids of that message from then on,
     # so that booking it again is not refused by the provider as a repeat of the cancelled one.
     rebooked: dict[str, int] = field(default_factory=dict)
+    # Calls made of a message to a recipient, by fingerprint then digest, kept only past the
+    # first: most recipients are called once, and a state without re-calls stays the same.
+    calls: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def deliver(
-        self, fingerprint: str, body: dict[str, Any], digests: tuple[str, ...], when: float
+        self,
+        fingerprint: str,
+        body: dict[str, Any],
+        digests: tuple[str, ...],
+        when: float,
+        call: int = 1,
     ) -> None:
+        if call > 1:
+            made = self.calls.setdefault(fingerprint, {})
+            for digest in digests:
+                made[digest] = max(made.get(digest, 1), call)
         message = self.messages.setdefault(fingerprint, MessageState(body))
         message.delivered.update(dict.fromkeys(digests))
         message.last_time = max(message.last_time, when)
@@ -306,7 +319,9 @@ class State:
             else:  # unknown, or refused after an attempt of unknown fate: still pending
                 campaign.pending[outcome.request_id] = replace(intent, uncertain=True)
             if outcome.status in DELIVERED:
-                campaign.deliver(intent.fingerprint, intent.body, intent.recipients, outcome.time)
+                campaign.deliver(
+                    intent.fingerprint, intent.body, intent.recipients, outcome.time, intent.call
+                )
                 campaign.book(intent, outcome.ticket, outcome.time)
             elif outcome.status == "rejected" and not intent.uncertain:
                 refused = campaign.failed.setdefault(intent.fingerprint, {})
@@ -323,7 +338,9 @@ class State:
         chosen = resolve.request_ids or tuple(campaign.pending)
         for intent in [campaign.pending.pop(r) for r in chosen if r in campaign.pending]:
             if resolve.sent:
-                campaign.deliver(intent.fingerprint, intent.body, intent.recipients, resolve.time)
+                campaign.deliver(
+                    intent.fingerprint, intent.body, intent.recipients, resolve.time, intent.call
+                )
                 campaign.book(intent, None, resolve.time)
             outcome = Outcome(
                 intent.request_id,
@@ -374,5 +391,6 @@ def _send_record(intent: Intent, outcome: Outcome) -> dict[str, Any]:
         "cost": outcome.cost,
         "code": outcome.code,
         "reason": outcome.message[:REASON_LIMIT] or None,
+        "call": intent.call if intent.call > 1 else None,  # a re-call: its receipts tell
     }
     return {k: v for k, v in record.items() if v is not None}

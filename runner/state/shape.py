@@ -63,6 +63,7 @@ _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "code": (_optional(_is(int)), "a whole number or null"),
     "cost": (_optional(_is_number), "a number or null"),
     "attempts": (_is(int), "a whole number"),
+    "call": (_is(int), "a whole number"),
 }
 _SEND_REQUIRED = ("request_id", "fingerprint", "contacts", "outcome", "time")
 
@@ -124,7 +125,7 @@ def check_snapshot(data: Any) -> None:
 def _check_campaign(campaign: Any, where: str) -> None:
     if not isinstance(campaign, dict):
         raise Malformed(f"{where}: not an object")
-    for key, kind in (("messages", dict), ("pending", dict), ("sends", list)):
+    for key, kind in (("messages", dict), ("pending", dict), ("sends", list), ("calls", dict)):
         if not isinstance(campaign.get(key, kind()), kind):
             raise Malformed(f"{where}.{key}: must be {'a list' if kind is list else 'an object'}")
     for fingerprint, message in campaign.get("messages", {}).items():
@@ -137,5 +138,9 @@ def _check_campaign(campaign: Any, where: str) -> None:
             raise Malformed(f"{at}.delivered: must be a list of digests")
         if not is_time(message.get("last_time", 0.0)):
             raise Malformed(f"{at}.last_time: must be a time in seconds since 1970")
+    for fingerprint, made in campaign.get("calls", {}).items():
+        at = f"{where}.calls.{name(fingerprint)}"
+        if not isinstance(made, dict) or not all(map(_is(int), made.values())):
+            raise Malformed(f"{at}: must map digests to whole numbers of calls")
     for number, send in enumerate(campaign.get("sends", [])):
         check_fields(send, f"{where}.sends[{number}]", _SEND_REQUIRED, set())

@@ -73,6 +73,8 @@ def _dump_campaign(
         data["bookings"] = {rid: booking_to_dict(b) for rid, b in campaign.bookings.items()}
     if campaign.rebooked:
         data["rebooked"] = dict(campaign.rebooked)
+    if campaign.calls:  # only once someone was called again: older states stay the same
+        data["calls"] = campaign.calls
     return data
 
 
@@ -134,4 +136,6 @@ def _load_campaign(data: dict[str, Any], where: str) -> CampaignState:
     for rid, booking in data.get("bookings", {}).items():
         campaign.bookings[str(rid)] = booking_from_dict(booking, f"{where}.bookings.{quoted(rid)}")
     campaign.rebooked = {str(fp): int(n) for fp, n in data.get("rebooked", {}).items()}
+    for fp, made in data.get("calls", {}).items():
+        campaign.calls[fp] = dict(made)
     return campaign
