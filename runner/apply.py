@@ -26,7 +26,7 @@ from runner.octopush import OctopushClient, OctopushError, SendOutcome
 from runner.operations import backend_for, planned
 from runner.plan import Batch, Plan
 from runner.project import Project
-from runner.state import Backend
+from runner.state import Backend, state_location
 from runner.state.local import LocalState
 from runner.state.model import Intent, Outcome, State, body_for_state
 from runner.stopping import stopped_by_signals
@@ -361,11 +361,11 @@ def api_target(
 
 
 def batches_to_send(
-    request: ApplyRequest, project: Project, state: State
+    request: ApplyRequest, project: Project, state: State, receipts_at: str | None = None
 ) -> tuple[Plan | None, list[Batch], Shown]:
     """The plan to act on (None for a saved plan), its batches, and what to show."""
     if request.plan_file is None:
-        plan = planned(project, state, request.simulate)
+        plan = planned(project, state, request.simulate, receipts_at)
         return plan, list(plan.batches), Shown(plan)
     with paused_gc():  # a million numbers in JSON: the collector would walk them at each send
         data = planfile.load_plan(request.plan_file)
@@ -409,7 +409,10 @@ def run_apply(
         backend.locked("apply"),
     ):
         state = backend.commit()  # fold what a killed apply left, even if nothing is sent now
-        _, batches, shown = batches_to_send(request, project, state)
+        receipts_at = (
+            None if request.emulator else state_location(state_option, project.config.state)
+        )
+        _, batches, shown = batches_to_send(request, project, state, receipts_at)
         # a saved plan records its blocked campaigns too: apply FILE gives the same verdict
         blocked = tuple(c.campaign for c in shown.plan.changes if c.blocked)
         held = tuple(

@@ -293,7 +293,8 @@ def plan(
     """Show what apply would send. Reads the state; never writes it."""
     project, state = settings.project_and_state(variables, var_files)
     target = settings.target(project.config)
-    result = operations.planned(project, state)
+    location = state_location(settings.state, project.config.state)
+    result = operations.planned(project, state, receipts_at=location)
     if out:
         planfile.save_plan(result, settings.path(out), settings.root, target)
     if fmt == "text":
@@ -398,6 +399,29 @@ def apply(
         raise StateError(f"{result.state_error}; sending stopped")
     if not result.ok:
         raise SystemExit(1)
+
+
+@cli.command("status")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@pass_settings
+def status(settings: Settings, names: tuple[str, ...], fmt: str) -> None:
+    """What became of the calls: receipts per campaign and message (no lock taken)."""
+    from runner import report_status
+    from runner.heard import read_heard
+    from runner.status import status_of
+
+    config, backend = settings.config_and_backend()
+    state = backend.read()
+    location = state_location(settings.state, config.state)
+    heard = read_heard(state, location, config.root, config.project)
+    click.echo(report_status.STATUS_FORMATS[fmt](status_of(state, heard, names)))
 
 
 @cli.command("emulator")

@@ -10,28 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from pathlib import Path
+from typing import NamedTuple
 
+from runner.receipts.model import Receipt
+from runner.receipts.store import open_receipts
 from runner.state.model import State
-
-
-class ReceiptLike(Protocol):
-    """The fields of runner.receipts.model.Receipt read here."""
-
-    @property
-    def ticket(self) -> str: ...
-    @property
-    def digest(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def delivery_date(self) -> str | None: ...
-    @property
-    def call_duration(self) -> int | None: ...
-    @property
-    def charged_duration(self) -> int | None: ...
-    @property
-    def received(self) -> float: ...
 
 
 class Call(NamedTuple):
@@ -47,16 +31,12 @@ class Heard:
     """The latest receipt per (ticket, recipient), indexed by the call it reports."""
 
     # (campaign, fingerprint, digest, call) -> the latest receipt of that call
-    by_call: dict[tuple[str, str, str, int], ReceiptLike] = field(default_factory=dict)
+    by_call: dict[tuple[str, str, str, int], Receipt] = field(default_factory=dict)
     # (campaign, fingerprint) -> the latest receipt per (ticket, digest) of that message
-    by_message: dict[tuple[str, str], dict[tuple[str, str], ReceiptLike]] = field(
-        default_factory=dict
-    )
-    unknown: dict[tuple[str, str], ReceiptLike] = field(default_factory=dict)
+    by_message: dict[tuple[str, str], dict[tuple[str, str], Receipt]] = field(default_factory=dict)
+    unknown: dict[tuple[str, str], Receipt] = field(default_factory=dict)
 
-    def of_call(
-        self, campaign: str, fingerprint: str, digest: str, call: int
-    ) -> ReceiptLike | None:
+    def of_call(self, campaign: str, fingerprint: str, digest: str, call: int) -> Receipt | None:
         return self.by_call.get((campaign, fingerprint, digest, call))
 
 
@@ -71,16 +51,16 @@ def tickets_of(state: State) -> dict[str, Call]:
     return tickets
 
 
-def _later(receipt: ReceiptLike, than: ReceiptLike | None) -> bool:
+def _later(receipt: Receipt, than: Receipt | None) -> bool:
     """Arrival order breaks ties: receipts are read oldest first, so a tie goes to the newer."""
     if than is None:
         return True
     return (receipt.delivery_date or "") >= (than.delivery_date or "")
 
 
-def heard_from(state: State, receipts: Iterable[ReceiptLike]) -> Heard:
+def heard_from(state: State, receipts: Iterable[Receipt]) -> Heard:
     tickets = tickets_of(state)
-    latest: dict[tuple[str, str], ReceiptLike] = {}
+    latest: dict[tuple[str, str], Receipt] = {}
     for receipt in receipts:
         key = (receipt.ticket, receipt.digest)
         if _later(receipt, latest.get(key)):
@@ -96,3 +76,8 @@ def heard_from(state: State, receipts: Iterable[ReceiptLike]) -> Heard:
             heard.by_call[at] = receipt
         heard.by_message.setdefault((call.campaign, call.fingerprint), {})[key] = receipt
     return heard
+
+
+def read_heard(state: State, location: str, root: Path, project: str | None) -> Heard:
+    """The receipts kept beside the state at `location`, read against that state."""
+    return heard_from(state, open_receipts(location, root, project).read())

@@ -7,6 +7,7 @@ from collections.abc import Set as AbstractSet
 
 from runner.counts import plural
 from runner.errors import RunnerError, StateError, UsageError
+from runner.heard import read_heard
 from runner.plan import Plan, make_plan
 from runner.project import Project
 from runner.state import Backend, open_state, state_location
@@ -26,9 +27,17 @@ def backend_for(project: Project, option: str | None) -> Backend:
     return open_state(state_location(option, config.state), config.root, config.project)
 
 
-def planned(project: Project, state: State, simulate: bool = False) -> Plan:
-    """The plan now: a campaign whose send_at is past with people still to call is blocked."""
-    return make_plan(project, state, time.time(), simulate)
+def planned(
+    project: Project, state: State, simulate: bool = False, receipts_at: str | None = None
+) -> Plan:
+    """The plan now: a campaign whose send_at is past with people still to call is blocked.
+
+    `receipts_at`: the state's location, whose receipts a retry policy reads (None: none).
+    """
+    heard = None
+    if receipts_at is not None and any(c.retry for c in project.campaigns):
+        heard = read_heard(state, receipts_at, project.config.root, project.config.project)
+    return make_plan(project, state, time.time(), simulate, heard)
 
 
 def known_digests(state: State) -> list[AbstractSet[str]]:

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from runner.errors import Problem
 from runner.load import Document, line_of
-from runner.webhook import NEVER_AGAIN
+from runner.receipts.model import NEVER_AGAIN
 
 if TYPE_CHECKING:  # render holds a campaign's policy: it imports this module
-    from runner.heard import Heard, ReceiptLike
+    from runner.heard import Heard
+    from runner.receipts.model import Receipt
     from runner.render import Campaign, Message
     from runner.state.model import CampaignState
 
@@ -119,7 +120,7 @@ def _called(
             yield number, digest
 
 
-def _unheard(receipt: ReceiptLike | None, policy: RetryPolicy, now: float) -> bool:
+def _unheard(receipt: Receipt | None, policy: RetryPolicy, now: float) -> bool:
     """The latest call was not heard, for a reason worth another call, long enough ago."""
     return (
         receipt is not None

@@ -22,17 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-STATUSES = (
-    "DELIVERED",
-    "NOT_DELIVERED",
-    "NOT_DELIVERABLE",
-    "BUSY",
-    "REFUSED",
-    "BLACKLISTED_NUMBER",
-    "UNKNOWN_DELIVERY",
-    "UNDEFINED",
-)
-NEVER_AGAIN = frozenset({"REFUSED", "BLACKLISTED_NUMBER", "NOT_DELIVERABLE"})
+from runner.receipts.model import STATUSES
+
 SHAPES = ("json-old", "json-new", "form-old", "form-new")
 DEFAULT_MIX = "DELIVERED=1"
 POST_TIMEOUT = 5.0
