@@ -100,8 +100,12 @@ class Batch:
         return text.encode() if text is not None else encode_payload(self.payload())
 
     def _payload(self, recipients: Any) -> dict[str, Any]:
+        # A call again follows a receipt, so the message's send_at has passed: it goes now.
+        body = (
+            {k: v for k, v in self.body.items() if k != "send_at"} if self.call > 1 else self.body
+        )
         payload = {
-            **self.body,
+            **body,
             "recipients": recipients,
             "request_id": simulated_id(self.request_id) if self.simulate else self.request_id,
         }
@@ -356,7 +360,8 @@ def _hold_if_past(campaign: Campaign, change: Change, now: float) -> Change:
     Calling now what was meant for then may be wrong, and only a person can tell. `validate`
     reads no state, so it cannot know who is still to call: the judgement is the plan's.
     """
-    if not change.batches or campaign.send_at is None or campaign.send_at.timestamp() >= now:
+    first_calls = any(b.call == 1 for b in change.batches)  # a call again goes out now
+    if not first_calls or campaign.send_at is None or campaign.send_at.timestamp() >= now:
         return change
     line = campaign.send_at_line or campaign.line
     reason = (

@@ -39,6 +39,8 @@ def save_plan(
                 **({"generation": b.generation} if b.generation else {}),
                 **({"rebooking": b.rebooking} if b.rebooking else {}),
                 **({"call": b.call} if b.call > 1 else {}),  # a call again
+                # its payload goes out now, without the message's send_at: kept for the check
+                **({"send_at": b.body["send_at"]} if b.call > 1 and "send_at" in b.body else {}),
             }
             for b in plan.batches
         ],
@@ -124,6 +126,8 @@ def _batch_of(item: dict[str, Any]) -> Batch:
     numbers = tuple(r["phone_number"] for r in payload.pop("recipients"))
     simulate = bool(payload.pop("simulation_mode", False))
     request_id = payload.pop("request_id")
+    if "send_at" in item:  # a call again's message, as the state knows it
+        payload["send_at"] = item["send_at"]
     if simulate and request_id.startswith(SIMULATED_PREFIX):
         request_id = "rn-" + request_id.removeprefix(SIMULATED_PREFIX)
     batch = Batch(

@@ -118,7 +118,9 @@ def _change_text(
             + (f" ({'; '.join(detail)})" if detail else "")
             + (f"; {SIMULATED_PLAN}" if all(b.simulate for b in change.batches) else "")
         )
-    times = sorted({str(b.body["send_at"]) for b in change.batches if "send_at" in b.body})
+    times = sorted(
+        {str(b.body["send_at"]) for b in change.batches if "send_at" in b.body and b.call == 1}
+    )
     if times:  # booked for later; without send_at the calls go out as apply sends them
         lines.append(terminal(f"    calls go out at {', '.join(times)}"))
     diffs = change.diffs if sample is None else change.diffs[:sample]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from backends import unfolded, wait_until_released
@@ -214,4 +215,23 @@ def test_a_policy_in_defaults_applies_to_every_campaign(
     campaign(project, [ALICE], "")
     for _ in range(3):
         apply_and_settle(project, emulator)
+    assert calls_per_number(emulator) == {ALICE: 2}
+
+
+def test_a_scheduled_campaign_is_called_again_now_once_its_time_has_passed(
+    project: ProjectDir, receiver: ReceiverProcess, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    emulator = emulators(*webhook_options(receiver, f"{ALICE}=BUSY,DELIVERED"))
+    send_at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    campaign(project, [ALICE], policy() + f"send_at: {send_at.isoformat()}\n")
+    assert apply(project, emulator).code == 0
+    settled_status(project)  # the receipt comes once the booked call is made
+    assert time.time() >= send_at.timestamp()
+    plan = project.run("plan", "--out", "again.plan")
+    assert "call again: 1 recipient not reached" in plan.out and "blocked" not in plan.out, plan
+    saved = project.run(
+        "apply", "again.plan", "--auto-approve", "--api-url", emulator.url, env=API_ENV
+    )
+    assert saved.code == 0, saved
+    assert [s["send_at"] for s in emulator.sends()] == [send_at.isoformat(), None]
     assert calls_per_number(emulator) == {ALICE: 2}
