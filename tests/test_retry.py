@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,8 +17,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from backends import unfolded, wait_until_released
-from conftest import API_ENV, EmulatorProcess, ProjectDir, us_numbers
+from backends import stored_state, unfolded, wait_until_released
+from conftest import API_ENV, EmulatorProcess, ProjectDir, both_backends, us_numbers
 from expect import assert_refused
 from receiver import ReceiverProcess
 from receiving import apply, calls_per_number, settled_status, webhook_options
@@ -48,6 +49,7 @@ def apply_and_settle(project: ProjectDir, emulator: EmulatorProcess) -> None:
     settled_status(project)
 
 
+@both_backends
 def test_busy_once_then_delivered_is_called_twice(
     project: ProjectDir, receiver: ReceiverProcess, emulators: Callable[..., EmulatorProcess]
 ) -> None:
@@ -72,8 +74,10 @@ def test_always_busy_is_called_exactly_attempts_times(
         plans.append(project.run("plan", "--format", "json").out)
         apply_and_settle(project, emulator)
     assert calls_per_number(emulator) == {ALICE: 3, BOB: 3}
-    calls = [[b["call"] for c in json.loads(p)["campaigns"] for b in c["batches"]] for p in plans]
-    assert calls == [[1], [2], [3], [], []]
+    calls = stored_state(project)["campaigns"]["outage"]["calls"]  # past the first call only
+    assert [sorted(made.values()) for made in calls.values()] == [[3, 3]]
+    planned = [[b["call"] for c in json.loads(p)["campaigns"] for b in c["batches"]] for p in plans]
+    assert planned == [[1], [2], [3], [], []]
     message = settled_status(project)["campaigns"][0]["messages"][0]
     assert message["statuses"]["BUSY"] == 1 and message["statuses"]["NOT_DELIVERED"] == 1
 
@@ -121,6 +125,7 @@ def test_a_changed_message_or_a_removed_recipient_is_not_called_again(
     assert sorted(texts) == sorted(first + updated)
 
 
+@both_backends
 def test_a_call_again_killed_mid_send_is_made_exactly_once(
     project: ProjectDir, receiver: ReceiverProcess, emulators: Callable[..., EmulatorProcess]
 ) -> None:
@@ -138,7 +143,9 @@ def test_a_call_again_killed_mid_send_is_made_exactly_once(
         stderr=subprocess.DEVNULL,
     ) as process:
         deadline = time.monotonic() + 30
-        while b'"call":2' not in unfolded(project):  # the call again's intent is durable
+        while not re.search(
+            rb'"call": ?2', unfolded(project)
+        ):  # the call again's intent is durable
             assert process.poll() is None and time.monotonic() < deadline
             time.sleep(0.005)
         process.send_signal(signal.SIGKILL)  # before the provider's answer (0.5 s latency)
