@@ -518,12 +518,19 @@ def test_golden_fingerprints() -> None:
 
 
 def test_golden_request_ids() -> None:
+    ids = set()
     for vector in golden()["request_ids"]:
-        numbers = tuple(vector["numbers"])
+        numbers, call = tuple(vector["numbers"]), vector.get("call", 1)  # call 2+: a call again
         expected = vector["request_id"]
-        assert derive_request_id(vector["campaign"], vector["fingerprint"], numbers) == expected
+        ids.add(expected)
+        assert derive_request_id(vector["campaign"], vector["fingerprint"], numbers, call=call) == (
+            expected
+        )
         backwards = tuple(reversed(numbers))
-        assert derive_request_id(vector["campaign"], vector["fingerprint"], backwards) == expected
+        assert derive_request_id(
+            vector["campaign"], vector["fingerprint"], backwards, call=call
+        ) == (expected)
+    assert len(ids) == len(golden()["request_ids"])  # each call of a batch has its own id
 
 
 def test_golden_ids_through_the_cli(project: ProjectDir) -> None:
