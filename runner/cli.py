@@ -414,14 +414,11 @@ def apply(
 def status(settings: Settings, names: tuple[str, ...], fmt: str) -> None:
     """What became of the calls: receipts per campaign and message (no lock taken)."""
     from runner import report_status
-    from runner.heard import read_heard
-    from runner.status import status_of
 
     config, backend = settings.config_and_backend()
-    state = backend.read()
     location = state_location(settings.state, config.state)
-    heard = read_heard(state, location, config.root, config.project)
-    click.echo(report_status.STATUS_FORMATS[fmt](status_of(state, heard, names)))
+    found = operations.status(config, backend, location, names)
+    click.echo(report_status.STATUS_FORMATS[fmt](found))
 
 
 @cli.command("emulator")

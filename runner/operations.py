@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 
 from runner.counts import plural
@@ -20,6 +21,8 @@ from runner.state.model import (
     unsettled_cancels,
 )
 from runner.state.snapshot import dump_state
+from runner.status import StatusReport, status_of
+from runner.validate import Config
 
 
 def backend_for(project: Project, option: str | None) -> Backend:
@@ -38,6 +41,12 @@ def planned(
     if receipts_at is not None and any(c.retry for c in project.campaigns):
         heard = read_heard(state, receipts_at, project.config.root, project.config.project)
     return make_plan(project, state, time.time(), simulate, heard)
+
+
+def status(config: Config, backend: Backend, location: str, names: Sequence[str]) -> StatusReport:
+    """The receipts' verdict on the state's calls; reads both, takes no lock."""
+    state = backend.read()
+    return status_of(state, read_heard(state, location, config.root, config.project), names)
 
 
 def known_digests(state: State) -> list[AbstractSet[str]]:
