@@ -316,6 +316,8 @@ class _Backend:
                 )
             del self._booked[ticket]
             self._cancelled.add(ticket)
+            if self._webhook is not None:
+                self._webhook.cancelled(ticket)
             self.credit = round(self.credit + cost, 6)
             self._write_record({"cancelled": ticket, "time": _iso(self.now())})
         return Reply(0, drop=True) if self.options.drop_cancel_answers else Reply(204)

@@ -82,6 +82,8 @@ class _Due:
     body: bytes = field(compare=False)
     content_type: str = field(compare=False)
     posts: int = field(default=0, compare=False)
+    ticket: str = field(default="", compare=False)
+    number: str = field(default="", compare=False)
 
 
 class Webhook:
@@ -111,8 +113,17 @@ class Webhook:
                 shape = _shape(self.options.shape, draw)
                 body, kind = receipt_body(ticket, number, status, due, shape, draw)
                 self._count += 1
-                heapq.heappush(self._queue, _Due(due, self._count, body, kind))
+                heapq.heappush(self._queue, _Due(due, self._count, body, kind, 0, ticket, number))
             self._wake.notify()
+
+    def cancelled(self, ticket: str) -> None:
+        """A booking cancelled before its time: its calls never happen, nor their receipts."""
+        with self._wake:
+            gone = [d for d in self._queue if d.ticket == ticket]
+            for due in gone:
+                self._calls[due.number] -= 1
+            self._queue = [d for d in self._queue if d.ticket != ticket]
+            heapq.heapify(self._queue)
 
     def _status(self, number: str, call: int, draw: random.Random) -> str:
         scripted = self.options.script.get(number)

@@ -162,3 +162,28 @@ def test_a_wrong_receipt_mix_is_refused_in_one_line() -> None:
         result = run_cli("emulator", "--webhook", "http://127.0.0.1:9/r", "--receipts", mix)
         assert result.code == 1 and words in result.err, result
         assert "Traceback" not in result.err
+
+
+def test_a_cancelled_booking_posts_no_receipt(catcher: Catcher) -> None:
+    shift = [0.0]  # the emulator's clock, moved on past the bookings' time below
+
+    def clock() -> float:
+        return time.time() + shift[0]
+
+    with Emulator(options(catcher.url), clock=clock) as emulator:
+        send_at = datetime.fromtimestamp(clock() + 660, UTC).replace(microsecond=0)
+        for request_id in ("rn-kept", "rn-cancelled"):  # more than 10 minutes ahead
+            send(emulator, us_numbers(1), request_id, send_at=send_at.isoformat())
+        tickets = {s.request_id: s.ticket_number for s in emulator.sends()}
+        answer = requests.delete(
+            f"{emulator.url}/voice-campaign/cancel",
+            json={"ticket_number": tickets["rn-cancelled"]},
+            headers=HEADERS,
+        )
+        assert answer.status_code == 204, answer.text
+        shift[0] = 700.0
+        send(emulator, us_numbers(1, start=5), "rn-now")  # wakes the sender on the new time
+        tickets["rn-now"] = emulator.sends()[-1].ticket_number
+        caught = catcher.wait_for(3, timeout=5)
+    received = sorted(parse_receipt(k, b).ticket for k, b, _ in caught)
+    assert received == sorted([tickets["rn-kept"], tickets["rn-now"]])
