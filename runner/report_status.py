@@ -21,8 +21,9 @@ COLUMNS = (
     ("refused", ("REFUSED",)),
     ("blacklisted", ("BLACKLISTED_NUMBER",)),
     ("undeliverable", ("NOT_DELIVERABLE",)),
-    ("unknown", ("UNKNOWN_DELIVERY", "UNDEFINED")),
 )
+# Everything else counts as unknown: UNKNOWN_DELIVERY, UNDEFINED and any newer word.
+NAMED = frozenset(s for _, keys in COLUMNS for s in keys)
 TEXT_PREVIEW = 60
 
 
@@ -34,7 +35,8 @@ def _duration(seconds: int) -> str:
 
 def _counts(message: MessageStatus) -> list[tuple[str, int]]:
     shown = [(label, sum(message.statuses[s] for s in keys)) for label, keys in COLUMNS]
-    return [*shown, ("awaiting a receipt", message.awaiting)]
+    unknown = sum(n for s, n in message.statuses.items() if s not in NAMED)
+    return [*shown, ("unknown", unknown), ("awaiting a receipt", message.awaiting)]
 
 
 def _preview(text: str) -> str:

@@ -106,5 +106,7 @@ def _message(name: str, fingerprint: str, campaign: CampaignState, heard: Heard)
 
 
 def _every(counts: Counter[str]) -> dict[str, int]:
-    """Every status, in the provider's order, zeros included: a stable shape for machines."""
-    return {status: counts.get(status, 0) for status in STATUSES}
+    """Every status, in the provider's order, zeros included: a stable shape for machines;
+    then any newer word the provider used, as it came."""
+    known = {status: counts.get(status, 0) for status in STATUSES}
+    return known | {status: n for status, n in sorted(counts.items()) if status not in known}

@@ -133,7 +133,7 @@ def test_a_wrong_token_or_another_path_is_404_and_stores_nothing(
     [
         (b"{not json", "application/json", "body: not valid JSON"),
         (b"[]", "application/json", "body: not a JSON object"),
-        (json.dumps({**old_shape(0), "status": "MAYBE"}).encode(), "application/json", "status:"),
+        (json.dumps({**old_shape(0), "status": "MAY BE"}).encode(), "application/json", "status:"),
         (json.dumps({**old_shape(0), "number": "+1555"}).encode(), "application/json", "number:"),
         (urlencode({**old_shape(0), "message_id": ""}).encode(), FORM, "message_id: missing"),
         (b"<receipt/>", "application/xml", "Content-Type: 'application/xml'"),

@@ -110,3 +110,22 @@ def test_status_of_an_unknown_campaign_is_one_clear_line(
     assert result.err.strip().splitlines() == [
         "runner: the state has no campaign named nope; `runner state list` lists those it has"
     ]
+
+
+def test_a_status_word_newer_than_runner_is_kept_and_counted_as_unknown(
+    project: ProjectDir, receiver: ReceiverProcess, emulator: EmulatorProcess
+) -> None:
+    """Refusing it would make the provider post it forever and leave the call awaiting."""
+    alice, bob = NUMBERS[:2]
+    write_campaign(project, "outage", "Outage.", [alice, bob])
+    assert apply(project, emulator).code == 0
+    ticket = emulator.sends()[0]["ticket_number"]
+    post(receiver, ticket, alice, "ack", "2026-12-02 10:00:05")
+    post(receiver, ticket, bob, "DELIVERED", "2026-12-02 10:00:06")
+    message = status(project)["campaigns"][0]["messages"][0]
+    assert {s: n for s, n in message["statuses"].items() if n} == {"ACK": 1, "DELIVERED": 1}
+    assert message["awaiting"] == 0
+    assert "delivered 1, busy 0, no answer 0, refused 0, blacklisted 0, undeliverable 0, " in (
+        text := project.run("status").out
+    )
+    assert "unknown 1, awaiting a receipt 0" in text

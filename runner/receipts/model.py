@@ -43,13 +43,14 @@ VOICE_CHANNEL = "voice_sms"
 
 _TICKET = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_STATUS = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 
 
 @dataclass(frozen=True)
 class Receipt:
     ticket: str  # the provider's message_id = the send's ticket
     digest: str  # SHA-256 hex of the E.164 number, as the state keys recipients
-    status: str  # one of STATUSES
+    status: str  # one of STATUSES, or a newer word of the provider's
     delivery_date: str | None  # as the provider sent it ("Y-m-d H:i:s")
     call_duration: int | None  # seconds
     charged_duration: int | None  # seconds
@@ -161,10 +162,16 @@ _numbers = _Numbers()
 
 
 def _status(value: Any) -> str:
+    """A status the provider names: one of STATUSES, or a newer word in the same form.
+
+    A newer word is kept, not refused: refused, the provider would post it again and again,
+    and the call it reports would look unanswered forever. It never makes anyone called again
+    (`retry: when:` lists known statuses only) and `status` counts it as unknown.
+    """
     if value is None or value == "":
         raise ValueError(f"status: missing; it must be one of {', '.join(STATUSES)}")
-    if not isinstance(value, str) or value.upper() not in STATUSES:
-        raise ValueError(f"status: {_shown(value)} is not one of {', '.join(STATUSES)}")
+    if not isinstance(value, str) or not _STATUS.fullmatch(value.upper()):
+        raise ValueError(f"status: {_shown(value)} is not a status word (e.g. DELIVERED, BUSY)")
     return value.upper()
 
 
@@ -219,7 +226,8 @@ def receipt_from_dict(data: Any) -> Receipt:
         and _TICKET.fullmatch(data["ticket"])
         and isinstance(data["digest"], str)
         and re.fullmatch(r"[0-9a-f]{64}", data["digest"])
-        and data["status"] in STATUSES
+        and isinstance(data["status"], str)
+        and _STATUS.fullmatch(data["status"])
         and (data["delivery_date"] is None or _date_text(data["delivery_date"]))
         and all(_stored_int(data[n]) for n in ("call_duration", "charged_duration"))
         and isinstance(data["received"], int | float)
