@@ -19,7 +19,7 @@ from pathlib import Path
 
 from runner import planfile
 from runner.bulk import paused_gc
-from runner.cancelling import Canceller, CancelResult, unconfirmed
+from runner.cancelling import Canceller, CancelResult, taken_as_made, unconfirmed
 from runner.emulator import Emulator, EmulatorOptions
 from runner.errors import RunnerError, StateError, UsageError
 from runner.octopush import OctopushClient, OctopushError, SendOutcome
@@ -438,7 +438,8 @@ def run_apply(
                 cancelled = canceller.cancel_all(cancels)  # before any booking: never both calls
                 if canceller.state_error or canceller.account_error:
                     sender.stop(str(canceller.state_error or canceller.account_error))
-                kept, batches = kept_back(batches, unconfirmed(cancelled))
+                skewed = taken_as_made(state, (b.campaign for b in batches), cancels, clock)
+                kept, batches = kept_back(batches, {**skewed, **unconfirmed(cancelled)})
                 results = kept + sender.send_all(batches)
             except BaseException:  # every exit folds, an unexpected one too
                 with contextlib.suppress(StateError):

@@ -7,13 +7,14 @@ whose cancels are not all confirmed books nothing: its people would hear both ve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from runner.bookings import CANCEL_LEAD, Cancel
 from runner.errors import StateError
 from runner.octopush import OctopushClient
-from runner.state import Backend
+from runner.state import Backend, State
 from runner.state.bookings import CancelIntent, CancelOutcome
 from runner.window import ProviderClock
 
@@ -96,4 +97,26 @@ def unconfirmed(results: Sequence[CancelResult]) -> dict[str, str]:
                 f"({result.cancel.send_at}) could not be cancelled ({result.error}); booking "
                 "this version too would call those people twice"
             )
+    return why
+
+
+def taken_as_made(
+    state: State, campaigns: Iterable[str], cancels: Sequence[Cancel], clock: ProviderClock
+) -> dict[str, str]:
+    """Campaigns with booked calls the plan took as made (their time past by this machine's
+    clock) that are still to come by the provider's: booking anew could call people twice."""
+    planned = {c.request_id for c in cancels}
+    local, provider = time.time(), clock.now()
+    why: dict[str, str] = {}
+    for name in sorted(set(campaigns)):
+        known = state.campaigns.get(name)
+        for booking in known.bookings.values() if known else ():
+            if booking.request_id not in planned and provider < booking.due <= local:
+                why[name] = (
+                    f"not booked: the booked calls of ticket {booking.ticket} "
+                    f"({booking.send_at}) are still to come by the provider's clock, but this "
+                    "machine's clock is ahead of it and the plan took them as made; set this "
+                    "machine's clock right and plan again"
+                )
+                break
     return why

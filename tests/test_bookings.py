@@ -7,9 +7,11 @@ did not cancel. Nobody may get both the old and the new call.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from conftest import API_ENV, EmulatorProcess, ProjectDir, Result, both_backends, us_numbers
 
@@ -256,3 +258,26 @@ def test_a_booking_kept_by_accept_is_cancelled_by_a_further_change(
     assert "cancel voice_" in plan.out, plan  # the kept booking is not what they need now
     assert apply(project, emulator).code == 1
     assert emulator.calls() == once_each(TEXT)
+
+
+def clock_ahead(tmp_path: Path, hours: float) -> dict[str, str]:
+    """The environment of a runner whose machine clock is `hours` ahead (a CI runner's)."""
+    site = tmp_path / "clock_ahead"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(
+        f"import time\n_real = time.time\ntime.time = lambda: _real() + {hours * 3600}\n"
+    )
+    return {**API_ENV, "PYTHONPATH": f"{site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def test_a_clock_hours_ahead_never_books_a_second_call(
+    project: ProjectDir, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    book(project, send_at(60))  # booked from a machine whose clock is right
+    assert apply(project, emulator).code == 0
+    book(project, send_at(24 * 60))  # moved by a CI whose clock is 2 hours ahead
+    result = project.run(
+        "apply", "--auto-approve", "--api-url", emulator.url, env=clock_ahead(tmp_path, 2), stdin=""
+    )
+    assert emulator.calls() == once_each(TEXT), result  # the first booking still stands
+    assert "set this machine's clock right" in result.output, result
