@@ -281,3 +281,21 @@ def test_a_clock_hours_ahead_never_books_a_second_call(
     )
     assert emulator.calls() == once_each(TEXT), result  # the first booking still stands
     assert "set this machine's clock right" in result.output, result
+
+
+def test_a_booking_filed_under_another_request_id_is_one_clear_line(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    book(project, send_at(24 * 60))
+    assert apply(project, emulator).code == 0
+    path = project.root / "runner.state.json"
+    state = json.loads(path.read_text())
+    bookings = state["campaigns"]["maintenance"]["bookings"]
+    [(request_id, booking)] = bookings.items()
+    bookings[request_id] = {**booking, "request_id": "rn-someone-else"}
+    path.write_text(json.dumps(state))
+    book(project, send_at(48 * 60))
+    result = project.run("plan")
+    assert result.code == 1 and len(result.err.strip().splitlines()) == 1, result
+    assert "bookings" in result.err and "Traceback" not in result.err
+    assert len(emulator.sends()) == 1 and not emulator.cancelled()

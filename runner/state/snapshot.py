@@ -134,7 +134,11 @@ def _load_campaign(data: dict[str, Any], where: str) -> CampaignState:
     for fp, digests in data.get("failed", {}).items():
         campaign.failed[fp] = dict.fromkeys(digests)
     for rid, booking in data.get("bookings", {}).items():
-        campaign.bookings[str(rid)] = booking_from_dict(booking, f"{where}.bookings.{quoted(rid)}")
+        at = f"{where}.bookings.{quoted(rid)}"
+        booked = booking_from_dict(booking, at)
+        if booked.request_id != rid:  # cancels find a booking by its request_id
+            raise Malformed(f"{at}: not the booking of request {quoted(rid)}")
+        campaign.bookings[str(rid)] = booked
     campaign.rebooked = {str(fp): int(n) for fp, n in data.get("rebooked", {}).items()}
     for fp, made in data.get("calls", {}).items():
         campaign.calls[fp] = dict(made)
