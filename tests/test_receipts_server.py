@@ -347,3 +347,16 @@ def test_a_database_out_of_reach_is_known_at_start_without_its_password(
     assert "receipts in postgresql://runner:***@127.0.0.1:1/runner (project acme): " in (
         receiver.log()
     )
+
+
+def test_a_line_nested_past_pythons_limit_is_a_corrupt_line_named_in_the_log(
+    project: ProjectDir, receivers: Callable[..., ReceiverProcess]
+) -> None:
+    (project.root / RECEIPTS).write_bytes(b"[" * 100_000 + b"\n")  # whole, JSON-like, hostile
+    receiver = receivers()
+    assert receiver.post(old_shape(0)).status_code == 503  # nothing stored behind it
+    log = receiver.log()
+    assert f"{RECEIPTS}: corrupt receipt in the line ending at byte 100001" in log, log
+    assert "RecursionError" not in log
+    (project.root / RECEIPTS).write_bytes(b"")  # the line removed, as the log says
+    assert receiver.post(old_shape(0)).status_code == 200

@@ -219,6 +219,8 @@ def _parse_line(line: bytes, path: Path, offset: int) -> Receipt | None:
         data = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         return None  # a torn line
+    except RecursionError:  # whole JSON nested past Python's limit: no receiver wrote it
+        data = None
     try:
         return receipt_from_dict(data)
     except (ValueError, TypeError) as e:
