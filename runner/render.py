@@ -38,6 +38,7 @@ from runner.recipients import (
 )
 from runner.retry import RetryPolicy, policy_of
 from runner.sandbox import BoundedSandbox, ConfinedLoader, OutsideTemplates, TooLate, budget
+from runner.state.shape import MAX_TIME
 from runner.template_cost import TooComplex
 from runner.validate import CampaignSpec, Config
 
@@ -358,6 +359,8 @@ def _parse_send_at(value: str | None) -> datetime | None:
         ) from e
     if parsed.tzinfo is None:
         raise _Failed("send_at", f"'{value}' has no offset; add one, e.g. +01:00")
+    if not 0 <= parsed.timestamp() < MAX_TIME:  # the state keeps a booking's time in this range
+        raise _Failed("send_at", f"'{value}' is not between 1970 and 5138; write a real date")
     return parsed
 
 

@@ -299,3 +299,17 @@ def test_a_booking_filed_under_another_request_id_is_one_clear_line(
     assert result.code == 1 and len(result.err.strip().splitlines()) == 1, result
     assert "bookings" in result.err and "Traceback" not in result.err
     assert len(emulator.sends()) == 1 and not emulator.cancelled()
+
+
+def test_a_send_at_beyond_what_the_state_holds_is_refused_before_anything_is_sent(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    for when in ("9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+01:00"):
+        book(project, when)
+        result = apply(project, emulator)
+        assert result.code != 0 and "Traceback" not in result.output, result
+        assert "maintenance.yaml:3: send_at:" in result.err, result
+        assert not emulator.sends() and not (project.root / "runner.state.json").exists()
+    book(project, send_at(60))
+    assert apply(project, emulator).code == 0
+    assert "No changes" in project.run("plan").out  # the state it wrote reads back
