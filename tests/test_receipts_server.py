@@ -133,6 +133,7 @@ def test_a_wrong_token_or_another_path_is_404_and_stores_nothing(
     [
         (b"{not json", "application/json", "body: not valid JSON"),
         (b"[]", "application/json", "body: not a JSON object"),
+        (b"[" * 15_000, "application/json", "body: not valid JSON"),  # nested past the limit
         (json.dumps({**old_shape(0), "status": "MAY BE"}).encode(), "application/json", "status:"),
         (json.dumps({**old_shape(0), "number": "+1555"}).encode(), "application/json", "number:"),
         (urlencode({**old_shape(0), "message_id": ""}).encode(), FORM, "message_id: missing"),
@@ -151,6 +152,7 @@ def test_a_malformed_body_is_400_and_stores_nothing(
     assert answer.status_code == 400 and answer.text.startswith(problem), answer.text
     assert stored(project) == []
     assert f"receipt refused (400): {problem}" in receiver.log()
+    assert "Traceback" not in receiver.log()
 
 
 def test_a_body_past_the_bound_is_refused_unread(

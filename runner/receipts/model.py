@@ -95,7 +95,7 @@ def _fields(content_type: str, body: bytes) -> Mapping[str, Any]:
 def _json(body: bytes) -> Mapping[str, Any]:
     try:
         fields = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's limit too
         raise ValueError("body: not valid JSON; send a JSON object or a form") from None
     if not isinstance(fields, dict):
         raise ValueError("body: not a JSON object; send one receipt as an object")
