@@ -507,3 +507,18 @@ def test_only_a_duplicate_settles_a_send_whose_first_attempt_had_an_unknown_fate
     state.fold(Outcome("rn-a", "duplicate", 400.0))
     assert list(pending) == ["rn-b"]
     assert state.campaigns["notice"].messages["f" * 64].delivered == {"d1": None, "d2": None}
+
+
+def test_a_state_or_journal_nested_past_pythons_limit_is_one_clear_line(
+    project: ProjectDir,
+) -> None:
+    two_campaigns(project)
+    deep = "[" * 100_000 + "\n"
+    state_path(project).write_text(deep)
+    result = project.run("plan")
+    assert result.code == 1 and "is not a valid runner state" in result.err, result
+    state_path(project).unlink()
+    journal = project.root / (STATE + ".journal")
+    journal.write_text(deep + "\n")
+    result = project.run("plan")
+    assert result.code == 1 and f"{journal}:1: corrupt journal record" in result.err, result

@@ -93,7 +93,7 @@ class LocalState:
                 continue
             try:
                 yield entry_from_dict(json.loads(line))
-            except (ValueError, KeyError, TypeError) as e:
+            except (ValueError, KeyError, TypeError, RecursionError) as e:
                 torn = isinstance(e, json.JSONDecodeError) and number >= len(lines) - 1
                 if torn:  # the writer died mid-append, before acting on it; a whole record
                     return  # of the wrong shape is no tear, but a crafted or corrupt journal

@@ -110,7 +110,7 @@ def load_state(raw: bytes, where: str) -> State:
         state.generations = {str(k): int(v) for k, v in data.get("generations", {}).items()}
     except StateError:
         raise
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
         raise StateError(
             f"{where} is not a valid runner state ({e}); restore it from {where}.backup or from git"
         ) from e
