@@ -78,7 +78,7 @@ def load_plan(path: Path) -> dict[str, Any]:
         raise PlanError(f"cannot read plan {path}: it {e}") from e
     except OSError as e:
         raise PlanError(f"cannot read plan {path}: {e.strerror}") from e
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # nested past Python's limit too
         raise PlanError(f"{path} is not a runner plan (invalid JSON: {e})") from e
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise PlanError(f"{path} is not a runner plan; make one with `runner plan --out FILE`")

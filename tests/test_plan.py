@@ -573,3 +573,14 @@ def test_markdown_shows_a_sample_of_a_campaign_with_thousands_of_texts(project: 
         "    ... and 1,997 more messages (2,000 messages in all); `runner plan` shows every text\n"
         "```\n"
     ) in markdown
+
+
+def test_a_plan_nested_past_pythons_limit_is_refused_in_one_line(
+    project: ProjectDir, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    write_campaign(project, "notice", "Hello.", us_numbers(3))
+    saved = tmp_path / "plan.json"
+    saved.write_text('{"cancels": ' + "[" * 100_000 + "\n", encoding="utf-8")
+    result = apply(project, emulator.url, str(saved))
+    assert result.code == 1 and "is not a runner plan (invalid JSON" in result.err, result
+    assert emulator.sends() == []
