@@ -14,6 +14,9 @@ from pathlib import Path
 
 import phonenumbers
 
+sys.path.insert(0, str(Path(__file__).parent))
+import realistic
+
 CONFIG = """\
 default_region: US
 defaults:
@@ -68,18 +71,28 @@ def write_project(root: Path, campaigns: int, per_campaign: int = 3) -> Path:
     return root
 
 
-def write_big_list(root: Path, count: int) -> Path:
-    """One campaign whose CSV holds `count` distinct valid US numbers (+1 NPA 555 XXXX)."""
-    (root / "campaigns").mkdir(parents=True, exist_ok=True)
-    (root / "contacts").mkdir(exist_ok=True)
-    (root / "runner.yaml").write_text(CONFIG)
+def easy_list(count: int) -> list[str]:
+    """`count` distinct valid US numbers, +1 NPA 555 XXXX: ~100 shapes, the flattering case."""
     codes = _area_codes()
     if count > len(codes) * 10_000:
         sys.exit(f"at most {len(codes) * 10_000:,} numbers")
+    return [
+        f"+1{area}555{k:04d}"
+        for start, area in zip(range(0, count, 10_000), codes, strict=False)
+        for k in range(min(10_000, count - start))
+    ]
+
+
+def write_big_list(root: Path, count: int, kind: str = "easy", invalid: int = 0) -> Path:
+    """One campaign whose CSV holds `count` numbers: `easy` (easy_list) or `realistic`
+    (benchmarks/realistic.py: many countries and formats, 1% repeats, `invalid` bad rows)."""
+    (root / "campaigns").mkdir(parents=True, exist_ok=True)
+    (root / "contacts").mkdir(exist_ok=True)
+    (root / "runner.yaml").write_text(CONFIG)
+    rows = easy_list(count) if kind == "easy" else realistic.cached_rows(count, invalid)
     with open(root / "contacts" / "big.csv", "w") as f:
         f.write("phone_number\n")
-        for start, area in zip(range(0, count, 10_000), codes, strict=False):
-            f.writelines(f"+1{area}555{k:04d}\n" for k in range(min(10_000, count - start)))
+        f.writelines(f"{row}\n" for row in rows)
     (root / "campaigns" / "big.yaml").write_text(
         "name: big\ntext: Hello from {{ company }}.\nrecipients:\n  - file: contacts/big.csv\n"
     )

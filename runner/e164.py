@@ -1,210 +1,187 @@
-"""Exact, fast validation of numbers already written in E.164 (`+` and digits only).
+"""Exact, fast validation of numbers written in E.164 (`+` and digits only).
 
-phonenumbers spends ~30 µs to parse and validate one number. For a number in strict E.164
-form its verdict depends only on the number's length and leading digits: every pattern
-libphonenumber matches a national number against ends in a run of free digits (`[2-9]\\d{6}`
-ends in six), and the patterns it matches from the start (national prefixes, leading digits)
-are short. So for each country code we read, once, how many trailing digits no pattern looks
-at, and ask phonenumbers once per distinct (length, leading digits). A list of a million
-numbers then costs a few thousand phonenumbers calls; tests check the verdicts are the same.
+phonenumbers spends ~30 µs to parse and validate one number, most of it in Python around a
+few regex matches. For a number in strict E.164 form, what it decides is a boolean formula
+over the public metadata (`PhoneMetadata`): which region of the country code claims the
+national number (its `leading_digits`, else full validation, in phonenumbers' order), whether
+the number matches that region's general pattern and one of its type patterns (each with its
+possible lengths), unless the region's national prefix could be stripped first. We write that
+formula as one regular expression per country code, compiled once, and run it at C speed.
+
+Checked fallback: each country code's expression is compared with phonenumbers itself on
+every example number of its regions and their near neighbours before it is used. If the
+metadata or phonenumbers' rules ever change so that they disagree (or an attribute goes
+missing, or a pattern no longer compiles), that country code is left to phonenumbers, number
+by number. Only public names are used: `PhoneMetadata`, `COUNTRY_CODE_TO_REGION_CODE`.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import re._constants as sre
-import re._parser as sre_parse
+from collections.abc import Iterable
+from itertools import filterfalse
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import phonenumbers
-from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberFormat
 
 STRICT = re.compile(r"\+[1-9][0-9]{6,14}")
-_STRICT_LINES = re.compile(r"(?:\+[1-9][0-9]{6,14}\n)+")
 _DIALABLE = re.compile(r"\s*\+?[(\d][\d\s()./\-]*\d\s*")
-_DESCS = [
-    *("general_desc", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number"),
-    *("pager", "uan", "voicemail", "fixed_line", "mobile"),
-]
-_FREE_DIGIT = ([(sre.CATEGORY, sre.CATEGORY_DIGIT)], [(sre.RANGE, (48, 57))])
+# phonenumbers asks these in another order, but only whether one matches counts: the
+# common ones first. Mobile is skipped when it is fixed_line's pattern, as phonenumbers does.
+_TYPES: tuple[str, ...] = ("fixed_line", "premium_rate", "toll_free", "shared_cost", "voip")
+_TYPES += ("personal_number", "pager", "uan", "voicemail")
+_HEAD = re.compile(r"\+[1-9][0-9]{2}")
+_NEVER = "(?!)"
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
 
 
-def _tail(pattern: Any, low: int, high: int) -> int:
-    """How many last characters of an all-digit string a match never looks at.
-
-    `pattern` (a parsed regex) must match a string whose length is in [low, high]. Walking
-    back from the end, a run of free digits (`\\d{2,4}`) takes at least its shortest possible
-    width whatever the digits are, and what comes before it matches what is left; so the
-    verdict depends only on the string without those last characters. Alternatives that
-    cannot have the length left are skipped: a 7-digit `8001111` says nothing of 10 digits.
-    """
-    total = 0
-    for end in range(len(pattern), 0, -1):
-        op, arg = pattern[end - 1]
-        before = pattern[: end - 1].getwidth()
-        item = pattern[end - 1 : end].getwidth()
-        low_w, high_w = max(item[0], low - before[1]), min(item[1], high - before[0])
-        if low_w > high_w:
-            return _NEVER  # no string of these lengths matches: nothing decides the verdict
-        if _free_width(op, arg) is not None:
-            total += low_w
-            low, high = low - high_w, high - low_w
-            continue
-        if op is sre.SUBPATTERN:
-            return total + _tail(arg[-1], low_w, high_w)
-        if op is sre.BRANCH:
-            return total + min(_tail(branch, low_w, high_w) for branch in arg[1])
-        return total
-    return total
-
-
-_NEVER = 1 << 20
-
-
-def _free_width(op: Any, arg: Any) -> tuple[int, int] | None:
-    """(shortest, longest) match if the item matches any digits at all, else None."""
-    if op is sre.IN:
-        return (1, 1) if arg in _FREE_DIGIT else None
-    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
-        low, high, sub = arg
-        inner = _run_width(sub)
-        return None if inner is None else (low * inner[0], high * inner[1])
-    if op is sre.SUBPATTERN:
-        return _run_width(arg[-1])
-    if op is sre.BRANCH:
-        widths = [_run_width(branch) for branch in arg[1]]
-        if any(w is None for w in widths):
-            return None
-        return min(w[0] for w in widths if w), max(w[1] for w in widths if w)
+def country_code(number: str) -> int | None:
+    """The country code phonenumbers reads from a strict E.164 number: 1 to 3 digits."""
+    for length in (1, 2, 3):
+        code = int(number[1 : 1 + length])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            return code
     return None
 
 
-def _run_width(items: Any) -> tuple[int, int] | None:
-    low = high = 0
-    for op, arg in items:
-        width = _free_width(op, arg)
-        if width is None:
-            return None
-        low, high = low + width[0], high + width[1]
-    return low, high
+def verdict(number: str) -> bool | None:
+    """phonenumbers' verdict on a strict E.164 number (valid numbers stay as written), or
+    None when this module cannot tell and phonenumbers must be asked."""
+    if not STRICT.fullmatch(number):
+        return None
+    code = country_code(number)
+    check = _checked(code) if code is not None else None
+    if check is None:
+        return None
+    national = number[1 + len(str(code)) :]
+    if check.prefix is not None and check.prefix.match(national):
+        return None  # parse may strip it as a national prefix: phonenumbers decides
+    return check.valid.fullmatch(national) is not None
+
+
+def doubtful(numbers: Iterable[str]) -> set[str]:
+    """The distinct numbers not known valid as written; every other one is, found at C speed.
+    A doubtful number may be valid or not: ask `verdict`, then phonenumbers."""
+    distinct = set(numbers)
+    heads = set(map(itemgetter(slice(4)), distinct))
+    codes = {code for code in map(_code_of_head, heads) if code and _checked(code)}
+    if not codes:
+        return distinct
+    return set(filterfalse(_either(frozenset(codes)).fullmatch, distinct))
+
+
+def _code_of_head(head: str) -> int | None:
+    """The country code of strict numbers that start with these 4 characters."""
+    return country_code(head) if _HEAD.fullmatch(head) else None
 
 
 @functools.cache
-def _shape(country_code: int, length: int) -> tuple[int, int, re.Pattern[str] | None]:
-    """(free tail, widest prefix match, national prefixes) for national numbers of one length.
-
-    A tail of 0 turns the shortcut off. phonenumbers strips a national prefix even after +CC
-    (Belarus: 80, China: a carrier code), and what is left has a shape of its own: numbers
-    that start with a national prefix go through phonenumbers one by one.
-    """
-    tails, widths, prefixes = [length], [3], []
-    for region in COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
-        metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
-        if metadata is None:
-            return 0, 0, None
-        for name in _DESCS:
-            desc = getattr(metadata, name)
-            if desc is not None and desc.national_number_pattern:
-                tails.append(_pattern_tail(desc.national_number_pattern, length))
-        for prefix in (metadata.national_prefix_for_parsing, metadata.leading_digits):
-            if prefix:
-                widest = sre_parse.parse(prefix).getwidth()[1]
-                if widest >= sre.MAXREPEAT:
-                    return 0, 0, None
-                widths.append(widest)
-        if metadata.national_prefix_for_parsing:
-            prefixes.append(metadata.national_prefix_for_parsing)
-    either = "|".join(f"(?:{p})" for p in sorted(set(prefixes)))  # NANPA: 25 regions, 1 test
-    return min(min(tails), length), max(widths), re.compile(either) if either else None
+def _either(codes: frozenset[int]) -> re.Pattern[str]:
+    """One expression for whole numbers of any of these country codes (codes are prefix-free)."""
+    parts = [f"{code}(?:{_expression(code)})" for code in sorted(codes)]
+    return re.compile(r"\+(?=[1-9][0-9]{6,14}\Z)(?:" + "|".join(parts) + r")[0-9]*", re.ASCII)
 
 
-def _pattern_tail(pattern: str, length: int) -> int:
-    return _tail(sre_parse.parse(pattern), length, length)
+class _Check(NamedTuple):
+    prefix: re.Pattern[str] | None  # a national prefix parse may strip: not decided here
+    valid: re.Pattern[str]  # a national number phonenumbers finds valid (when no prefix)
 
 
-def shape_key(number: str) -> str | None:
-    """What a strict E.164 number's verdict depends on, or None when no shortcut is safe.
-
-    Two numbers with the same key are both valid or both invalid, and a valid one's E.164
-    form is itself. Numbers of other shapes (national formats, a national part that starts
-    with 0 or with a national prefix) go through phonenumbers one by one.
-    """
-    shape = _shape_of(number)
-    if not shape.tail or not STRICT.fullmatch(number):
-        return None
-    if shape.prefix is not None and shape.starts_with_prefix(number):
-        return None
-    return number[: -shape.tail] + "_" * shape.tail  # the same length: 12_ and 1_ never meet
-
-
-def shape_prefixes(numbers: list[str]) -> list[str] | None:
-    """For each number, a prefix that decides its verdict as its shape_key does; or None.
-
-    The same proof as shape_key's, for a whole list in a few C-speed passes. When every
-    number is strict E.164, the number less the shortest free tail of the list's shapes is
-    a finer key than shape_key: two numbers with the same prefix have the same shape key,
-    and prefixes of different lengths never meet. A number whose shape has no free tail is
-    its own key, marked so that it never meets a prefix. None: not every number is strict.
-    """
-    if not numbers or not _STRICT_LINES.fullmatch("\n".join(numbers) + "\n"):
-        return None
-    heads = map(itemgetter(slice(5)), numbers)
-    examples = dict(zip(zip(heads, map(len, numbers), strict=True), numbers, strict=True))
-    tails = {shape: _shape_of(number).tail for shape, number in examples.items()}
-    cut = -min(filter(None, tails.values()), default=1)
-    if all(tails.values()):
-        return list(map(itemgetter(slice(0, cut)), numbers))
-    return [n[:cut] if tails[(n[:5], len(n))] else n + "!" for n in numbers]
+@functools.cache
+def _checked(code: int) -> _Check | None:
+    """The expressions for one country code's national numbers, if they agree with
+    phonenumbers on every sample; else None, and phonenumbers decides each number."""
+    try:
+        prefix = _prefix(code)
+        check = _Check(
+            re.compile(prefix) if prefix else None,
+            re.compile(_expression(code) + "[0-9]*", re.ASCII),
+        )
+    except (AttributeError, TypeError, ValueError, re.error):
+        return None  # the metadata changed shape
+    for number in _samples(code):
+        national = number[1 + len(str(code)) :]
+        if check.prefix is not None and check.prefix.match(national):
+            continue
+        if (check.valid.fullmatch(national) is not None) != (validate_slowly(number) == number):
+            return None
+    return check
 
 
-def _shape_of(number: str) -> _Shape:
-    key = (number[:5], len(number))
-    shape = _shapes.get(key)
-    if shape is None:
-        shape = _Shape.of(number)
-        if STRICT.fullmatch(number):  # a stray "+3361234567a" must not spoil +3361's shape
-            _shapes[key] = shape
-    return shape
+def _prefix(code: int) -> str:
+    """The national prefix parse tries to strip after +code: the main region's."""
+    main = _metadata(code, COUNTRY_CODE_TO_REGION_CODE[code][0])
+    return _pattern(main.national_prefix_for_parsing)
 
 
-class _Shape:
-    """What numbers that start alike (+CC and a digit or two) and are as long share."""
-
-    def __init__(self, tail: int, national: int, prefix: re.Pattern[str] | None) -> None:
-        self.tail, self.national, self.prefix = tail, national, prefix
-        self.width = int(sre_parse.parse(prefix.pattern).getwidth()[1]) if prefix else 0
-        self._hits: dict[str, bool] = {}
-
-    @classmethod
-    def of(cls, number: str) -> _Shape:
-        if not STRICT.fullmatch(number):
-            return cls(0, 0, None)
-        for length in (1, 2, 3):
-            code = int(number[1 : 1 + length])
-            if code in COUNTRY_CODE_TO_REGION_CODE:
-                break
+@functools.cache
+def _expression(code: int) -> str:
+    """Lookaheads only: phonenumbers' parse and is_valid_number for national numbers of `code`
+    (ASCII digits, at least two) written after +code."""
+    regions = COUNTRY_CODE_TO_REGION_CODE[code]
+    prefix = _prefix(code)
+    unstripped = f"(?!{prefix})" if prefix else ""  # else parse may strip it: not our case
+    if len(regions) == 1:
+        return unstripped + _valid_for(_metadata(code, regions[0]))
+    chain = _NEVER  # phonenumbers' region_code_for_number: the first region that claims it
+    for region in reversed(regions):
+        metadata = _metadata(code, region)
+        leading = _pattern(metadata.leading_digits)
+        if metadata.leading_digits is not None:
+            chain = f"(?:(?={leading}){_valid_for(metadata)}|(?!{leading}){chain})"
         else:
-            return cls(0, 0, None)
-        national = number[1 + length :]
-        tail, widest, prefix = _shape(code, len(national))
-        if national.startswith("0") or len(national) - tail < max(widest, 1):
-            return cls(0, 0, None)
-        return cls(tail, 1 + length, prefix)
-
-    def starts_with_prefix(self, number: str) -> bool:
-        """prefix.match at the national number, remembered by the only digits it can see
-        (the length is the same for every number of this shape, for a `$` in the pattern)."""
-        assert self.prefix is not None
-        head = number[self.national : self.national + self.width]
-        found = self._hits.get(head)
-        if found is None:
-            found = self._hits[head] = self.prefix.match(number, self.national) is not None
-        return found
+            chain = f"(?:{_valid_for(metadata)}|{chain})"
+    return unstripped + chain
 
 
-_shapes: dict[tuple[str, int], _Shape] = {}  # by (first digits, length)
+def _metadata(code: int, region: str) -> Any:
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
+    if metadata is None:
+        raise ValueError(f"no metadata for {region}")
+    return metadata
+
+
+def _valid_for(metadata: Any) -> str:
+    """A number type other than UNKNOWN: the general pattern, then any type's."""
+    mobile = () if metadata.same_mobile_and_fixed_line_pattern else ("mobile",)
+    names = [*_TYPES[:1], *mobile, *_TYPES[1:]]
+    types = "|".join(_matching(getattr(metadata, name)) for name in names)
+    return f"(?:{_matching(metadata.general_desc)}(?:{types}))"
+
+
+def _matching(desc: Any) -> str:
+    """A lookahead: the whole national number has a possible length and matches the pattern."""
+    if desc is None or not desc.national_number_pattern:
+        return _NEVER
+    lengths = tuple(desc.possible_length)
+    if lengths and not any(n > 0 for n in lengths):
+        return _NEVER
+    sized = "|".join(f"[0-9]{{{n}}}" for n in lengths if n > 0)
+    length = f"(?=(?:{sized})\\Z)" if sized else ""
+    return f"{length}(?=(?:{_pattern(desc.national_number_pattern)})\\Z)"
+
+
+def _pattern(pattern: str | None) -> str:
+    """A metadata pattern, refused if it refers back to a group (groups renumber when joined)."""
+    if pattern and _BACKREFERENCE.search(pattern):
+        raise ValueError(f"back-reference in {pattern}")
+    return pattern or ""
+
+
+def _samples(code: int) -> list[str]:
+    """Every example number of the country code's regions, and near neighbours of each."""
+    examples = [phonenumbers.example_number_for_non_geo_entity(code)]
+    for region in COUNTRY_CODE_TO_REGION_CODE[code]:
+        examples += [phonenumbers.example_number_for_type(region, t) for t in range(11)]
+    found = {phonenumbers.format_number(n, PhoneNumberFormat.E164) for n in examples if n}
+    out: set[str] = set()
+    for number in found:
+        flipped = str(9 - int(number[-1]))
+        out.update((number, number[:-1], number + "5", number[:-1] + flipped, number[:-3] + "000"))
+    return sorted(n for n in out if STRICT.fullmatch(n) and country_code(n) == code)
 
 
 def validate_slowly(raw: str, region: str | None = None) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import Any
 
 from runner.bookings import Cancel, Cancels, booked_ahead, plan_cancels
@@ -316,7 +317,9 @@ def _plan_campaign(
             todo = [(n, d) for n, d in pairs if d not in delivered and d not in busy]
         else:  # the usual case, and a million lookups fewer
             todo = [(n, d) for n, d in pairs if d not in delivered]
-        todo.sort()  # batches are cut from sorted numbers, whatever order a Message has
+        # batches are cut from sorted numbers, whatever order a Message has; a number is there
+        # once, so its digest never breaks a tie, and string keys sort 2x faster than pairs
+        todo.sort(key=itemgetter(0))
         todo_by_message.append((message, todo))
         rebooking = known.rebooked.get(message.fingerprint, 0)
         batches += _cut(campaign.name, message, todo, pricing, simulate, generation, rebooking)

@@ -7,11 +7,11 @@ import csv
 import functools
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from hashlib import sha256
-from itertools import repeat
+from itertools import islice, repeat
 from operator import itemgetter, methodcaller
 from pathlib import Path
 from types import MappingProxyType
@@ -21,7 +21,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from runner import files
-from runner.e164 import shape_key, shape_prefixes, validate_slowly
+from runner.e164 import doubtful, validate_slowly, verdict
 from runner.errors import Problem
 from runner.load import Document, line_of
 
@@ -82,14 +82,13 @@ def aligned_digests(numbers: tuple[str, ...], given: tuple[str, ...]) -> tuple[s
 
 
 class NumberParser:
-    """Parses numbers into E.164. phonenumbers costs ~30 µs a call, so each distinct text is
-    parsed once, and numbers already in E.164 once per shape (see runner.e164)."""
+    """Parses numbers into E.164. phonenumbers costs ~30 µs a call, so numbers already in
+    E.164 are checked by runner.e164's compiled metadata, and any other text is parsed once."""
 
     def __init__(self, region: str | None, known: Sequence[AbstractSet[str]] = ()) -> None:
         self.region = region
         self.known = known  # digests of numbers delivered before: valid when they were sent
         self._cache: dict[str, str | None] = {}
-        self._verdicts: dict[str, bool] = {}  # by runner.e164.shape_key
 
     @functools.cached_property
     def known_digests(self) -> AbstractSet[str]:
@@ -112,43 +111,21 @@ class NumberParser:
         return Contact((number, fields, digest))
 
     def e164(self, raw: str) -> str | None:
-        key = shape_key(raw)
-        if key is not None:
-            verdict = self._verdicts.get(key)
-            if verdict is not None:
-                return raw if verdict else None
-            number = validate_slowly(raw, self.region)
-            if number is None or number == raw:
-                self._verdicts[key] = number is not None
-            return number
+        fast = verdict(raw)
+        if fast is not None:
+            return raw if fast else None
         if raw in self._cache:
             return self._cache[raw]
-        number = validate_slowly(raw, self.region)
-        self._cache[raw] = number
+        number = self._cache[raw] = validate_slowly(raw, self.region)
         return number
 
     def e164_all(self, raws: list[str]) -> list[str | None]:
-        """e164 of each, in a few passes over the list when every number is in E.164."""
-        prefixes = shape_prefixes(raws)
-        if prefixes is None:
-            return [self.e164(raw) for raw in raws]
-        valid, slow = set(), set()
-        examples = dict(zip(prefixes, raws, strict=True))
-        for prefix, raw in examples.items():
-            key = shape_key(raw)
-            if key is not None and key not in self._verdicts:
-                self.e164(raw)  # phonenumbers, once for the shape
-            verdict = self._verdicts.get(key) if key is not None else None
-            if verdict is None:
-                slow.add(prefix)  # a national prefix after +CC: each number on its own
-            elif verdict:
-                valid.add(prefix)
-        if len(valid) == len(examples):
+        """e164 of each: the valid E.164 ones found in one C-speed pass, the rest one by one."""
+        unsure = doubtful(raws)
+        if not unsure:
             return list(raws)
-        return [
-            raw if p in valid else self.e164(raw) if p in slow else None
-            for p, raw in zip(prefixes, raws, strict=True)
-        ]
+        e164 = self.e164
+        return [e164(raw) if raw in unsure else raw for raw in raws]
 
     def problem(self, raw: str) -> str:
         if not raw.strip():
@@ -215,6 +192,7 @@ class RecipientReader:
         self.parser = parser
         self._files: dict[Path, Read] = {}  # a CSV shared by campaigns is parsed once
         self._names: dict[str, str] = {}  # a CSV's name as shown -> as written
+        self._lines: dict[str, tuple[list[int], Iterator[int]]] = {}  # by name as shown
 
     def read(self, document: Document, items: list[Any]) -> tuple[Recipients, list[Problem]]:
         found: list[Contact] = []
@@ -226,13 +204,14 @@ class RecipientReader:
             sources.append((len(found), line, item))
             found += contacts
             problems += wrong
-        if len(set(map(itemgetter(0), found))) == len(found):
+        order = dict.fromkeys(map(itemgetter(0), found))  # each number where it first appears
+        if len(order) == len(found):
             return Recipients(tuple(found), 0), problems
-        first: dict[str, Contact] = {}  # the first of each number, with its fields
-        for contact in found:
-            first.setdefault(contact[0], contact)
+        backwards = found[::-1]  # the first of each number, with its fields, wins last
+        first = dict(zip(map(itemgetter(0), backwards), backwards, strict=True))
         repeats = self._repeats(document.path, found, sources)
-        return Recipients(tuple(first.values()), len(found) - len(first), repeats), problems
+        unique = tuple(map(first.__getitem__, order))
+        return Recipients(unique, len(found) - len(first), repeats), problems
 
     def _repeats(
         self, path: str, found: list[Contact], sources: list[tuple[int, int, Any]]
@@ -252,18 +231,21 @@ class RecipientReader:
             start, line, item = sources[bisect.bisect_right(starts, index) - 1]
             if isinstance(item, dict) and "file" in item:
                 name = os.path.normpath(item["file"])
-                return f"{name}:{self._rows(name)[index - start]}", "phone_number"
+                return f"{name}:{self._line_of_row(name, index - start)}", "phone_number"
             return f"{path}:{line}", "recipients"
 
         return tuple(
             Repeat(found[index][0], *place(index), place(earlier)[0]) for index, earlier in pairs
         )
 
-    def _rows(self, name: str) -> list[int]:
-        """The line of each contact of a CSV file already read without problems."""
-        reader = csv.reader(io.StringIO(self._text(self._names[name]), newline=""))
-        next(reader, None)
-        return [reader.line_num for row in reader if row]
+    def _line_of_row(self, name: str, row: int) -> int:
+        """The line of a CSV file's row-th contact (of a file read without problems). The file
+        is read again only as far as the rows asked for: the first repeats come early."""
+        if name not in self._lines:
+            self._lines[name] = ([], _csv_lines(self._text(self._names[name])))
+        lines, more = self._lines[name]
+        lines.extend(islice(more, max(0, row + 1 - len(lines))))
+        return lines[row]
 
     def _text(self, name: str) -> str:
         return files.read_project_file(self.root, name, MAX_CSV_BYTES).decode("utf-8-sig")
@@ -380,6 +362,15 @@ class RecipientReader:
 
 
 Read = tuple[list[Contact], list[Problem]]
+
+
+def _csv_lines(text: str) -> Iterator[int]:
+    """The line each contact of a CSV file starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader, None)
+    for row in reader:
+        if row:
+            yield reader.line_num
 
 
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
