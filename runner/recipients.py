@@ -7,12 +7,12 @@ import csv
 import functools
 import io
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from hashlib import sha256
-from itertools import islice, repeat
-from operator import itemgetter, methodcaller
+from itertools import compress, islice, repeat
+from operator import itemgetter, methodcaller, not_
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, cast
@@ -119,9 +119,15 @@ class NumberParser:
         number = self._cache[raw] = validate_slowly(raw, self.region)
         return number
 
-    def e164_all(self, raws: list[str]) -> list[str | None]:
-        """e164 of each: the valid E.164 ones found in one C-speed pass, the rest one by one."""
-        unsure = doubtful(raws)
+    def e164_all(self, raws: list[str], digests: Sequence[str] = ()) -> list[str | None]:
+        """e164 of each: the valid E.164 ones found in one C-speed pass, the rest one by one.
+        With each raw's digest, those delivered before are not checked again."""
+        known = self.known_digests if digests else ()
+        if known:
+            fresh = compress(raws, map(not_, map(known.__contains__, digests)))
+            unsure = doubtful(fresh)
+        else:
+            unsure = doubtful(raws)
         if not unsure:
             return list(raws)
         e164 = self.e164
@@ -283,11 +289,12 @@ class RecipientReader:
         if "\0" in text:
             return [], [Problem(name, None, "", "contains NUL bytes; save it as plain UTF-8 CSV")]
         if not any(mark in text for mark in '",\r'):  # one column, no quoting: just lines
-            header, *lines = text.split("\n")
+            header, *body = text.split("\n")
             if header == "phone_number":
-                contacts = self._numbers_only([line for line in lines if line])
-                if contacts is not None:
-                    return contacts, []
+                kept = [line for line in body if line]
+                return self._numbers_only(
+                    name, kept, lambda: [k + 2 for k, line in enumerate(body) if line]
+                )
         reader = csv.reader(io.StringIO(text, newline=""))
         try:
             columns = next(reader, [])
@@ -296,37 +303,40 @@ class RecipientReader:
                     Problem(name, 1, "", "no 'phone_number' column in the header row; add it")
                 ]
             if columns == ["phone_number"]:
-                rows = [row for row in reader if row]
-                if all(len(row) == 1 for row in rows):
-                    contacts = self._numbers_only([row[0] for row in rows])
-                    if contacts is not None:
-                        return contacts, []
+                rows = [(reader.line_num, row) for row in reader if row]
+                if all(len(row) == 1 for _, row in rows):
+                    cells = [row[0] for _, row in rows]
+                    return self._numbers_only(name, cells, lambda: [n for n, _ in rows])
         except csv.Error:
             pass  # the loop below says where
         return self._parse_rows(name, text)
 
-    def _numbers_only(self, raws: list[str]) -> list[Contact] | None:
-        """A column of numbers and nothing else, in a few passes; None if one is not valid."""
-        parser = self.parser
-        raws = list(map(str.strip, raws))
+    def _numbers_only(self, name: str, cells: list[str], lines: Callable[[], list[int]]) -> Read:
+        """A column of numbers and nothing else, in a few passes; `lines` says where each
+        cell is, asked only if some are not valid numbers."""
+        raws = list(map(str.strip, cells))
         digests = list(map(methodcaller("hexdigest"), map(sha256, map(str.encode, raws))))
-        known = parser.known_digests
-        if known:
-            numbers = [
-                raw if d in known else parser.e164(raw)
-                for raw, d in zip(raws, digests, strict=True)
-            ]
-        else:
-            numbers = parser.e164_all(raws)
+        numbers = self.parser.e164_all(raws, digests)
         if None in numbers:
-            return None
+            where = lines()
+            problems = [
+                Problem(name, where[k], "phone_number", self.parser.problem(cells[k]))
+                for k, number in enumerate(numbers)
+                if number is None
+            ]
+            kept = [k for k, number in enumerate(numbers) if number is not None]
+            raws, digests = [raws[k] for k in kept], [digests[k] for k in kept]
+            numbers = [numbers[k] for k in kept]
+        else:
+            problems = []
         valid = cast(list[str], numbers)
         if valid != raws:  # phonenumbers wrote some number otherwise: its digest is another
             digests = [
                 d if n == raw else digest_number(n)
                 for n, raw, d in zip(valid, raws, digests, strict=True)
             ]
-        return list(map(Contact, zip(valid, repeat(_NO_FIELDS), digests, strict=False)))
+        contacts = list(map(Contact, zip(valid, repeat(_NO_FIELDS), digests, strict=False)))
+        return contacts, problems
 
     def _parse_rows(self, name: str, text: str) -> Read:
         reader = csv.reader(io.StringIO(text, newline=""))

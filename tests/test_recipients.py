@@ -157,3 +157,22 @@ def test_contact_items_with_extra_or_misspelled_keys(project: ProjectDir) -> Non
         "campaigns/items.yaml:5: recipients[1].param6: unknown field; did you mean 'param5'?",
         "campaigns/items.yaml:6: recipients[2]: missing required field 'phone_number'; add it",
     )
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_column_of_numbers_points_at_each_bad_row(project: ProjectDir, newline: str) -> None:
+    """The one-column fast path says where each bad number is, as the row by row path does."""
+    rows = ["phone_number", "+12025550143", "", "+1202555014", " (202) 555-0144 ", "n/a"]
+    rows += ["   ", "+12025550143", "+33612345678", "+3361234567"]
+    (project.root / "contacts").mkdir()
+    (project.root / "contacts/one.csv").write_bytes((newline.join(rows) + newline).encode())
+    project.write(
+        "campaigns/one.yaml", "name: one\ntext: Hello\nrecipients:\n  - file: contacts/one.csv\n"
+    )
+    assert_refused(
+        project.run("validate"),
+        f"contacts/one.csv:4: phone_number: '+1202555014' is not a valid phone number; {E164}",
+        f"contacts/one.csv:6: phone_number: 'n/a' is not a valid phone number; {E164}",
+        "contacts/one.csv:7: phone_number: no phone number; fill it in or remove the entry",
+        f"contacts/one.csv:10: phone_number: '+3361234567' is not a valid phone number; {E164}",
+    )
