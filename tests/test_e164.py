@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberFormat
 
 from runner import e164
-from runner.e164 import STRICT, doubtful, validate_slowly, verdict
+from runner.e164 import STRICT, doubtful, national, validate_slowly, verdict
 from runner.recipients import NumberParser
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
@@ -205,3 +205,25 @@ def test_metadata_that_changed_shape_falls_back_to_phonenumbers(
         e164._checked.cache_clear()
         e164._expression.cache_clear()
         e164._either.cache_clear()
+
+
+@pytest.mark.parametrize("region", ["US", "CA", "GB", "DE", "FR", "ES", "IT", "NL", "BR", "RU"])
+def test_national_formats_get_phonenumbers_verdicts(region: str) -> None:
+    """Numbers written nationally, valid or not, with the usual separators or none, and with
+    a national or international prefix: the same E.164 form as phonenumbers gives, or none."""
+    rng = random.Random(region)
+    code = str(phonenumbers.country_code_for_region(region))
+    seeds = [s for s in EXAMPLES if s.startswith("+" + code)]
+    written = []
+    for seed in seeds:
+        for variant in [seed, *_variants(rng, seed)]:
+            digits = variant[1 + len(code) :]
+            written += [digits, f"0{digits}", f"1{digits}", f"{code}{digits}", f"00{code}{digits}"]
+            written += [f"011 {code} {digits}", f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"]
+            written += [f"{digits[:2]}.{digits[2:5]}.{digits[5:]}", f"{digits[:-3]} {digits[-3:]}"]
+    parser = NumberParser(region)
+    wrong = [(w, parser.e164(w), validate_slowly(w, region)) for w in written]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    assert not wrong, wrong[:10]
+    fast = sum(national(w, region) is not None for w in written)
+    assert fast > len(written) / 20  # the national shortcut is really taken
