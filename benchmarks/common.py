@@ -89,7 +89,10 @@ def write_big_list(root: Path, count: int, kind: str = "easy", invalid: int = 0)
     (root / "campaigns").mkdir(parents=True, exist_ok=True)
     (root / "contacts").mkdir(exist_ok=True)
     (root / "runner.yaml").write_text(CONFIG)
-    rows = easy_list(count) if kind == "easy" else realistic.cached_rows(count, invalid)
+    if kind == "easy":
+        rows = realistic.with_invalid(easy_list(count), invalid) if invalid else easy_list(count)
+    else:
+        rows = realistic.cached_rows(count, invalid)
     with open(root / "contacts" / "big.csv", "w") as f:
         f.write("phone_number\n")
         f.writelines(f"{row}\n" for row in rows)
@@ -99,17 +102,21 @@ def write_big_list(root: Path, count: int, kind: str = "easy", invalid: int = 0)
     return root
 
 
-def measured(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of one run of `command`, which must succeed."""
-    with tempfile.TemporaryFile() as errors:
+def measured(
+    command: list[str], env: dict[str, str] | None = None, refused: str | None = None
+) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one run of `command`, which must succeed; or, given
+    `refused`, exit 1 with that text in its output (a list with bad rows, say)."""
+    with tempfile.TemporaryFile() as output:
         start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        proc = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode not in (0, 2):
-            errors.seek(0)
-            text = errors.read().decode(errors="replace")
+        output.seek(0)
+        text = output.read().decode(errors="replace")
+        expected = proc.returncode in (0, 2) if refused is None else proc.returncode == 1
+        if not expected or (refused is not None and refused not in text):
             sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{text[-2000:]}")
     return elapsed, usage.ru_maxrss / 1024
 

@@ -34,6 +34,7 @@ _DIALABLE = re.compile(r"\s*\+?[(\d][\d\s()./\-]*\d\s*")
 _TYPES: tuple[str, ...] = ("fixed_line", "premium_rate", "toll_free", "shared_cost", "voip")
 _TYPES += ("personal_number", "pager", "uan", "voicemail")
 _NATIONAL = re.compile(r"[(]?[0-9][0-9 ().\-]{0,30}[0-9]")
+_SPACED = re.compile(r"\+[(]?[0-9][0-9 ().\-]{0,30}[0-9]")
 _NOT_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
 _HEAD = re.compile(r"\+[1-9][0-9]{2}")
 _NEVER = "(?!)"
@@ -64,16 +65,22 @@ def verdict(number: str) -> bool | None:
     return check.valid.fullmatch(national) is not None
 
 
-def national(raw: str, region: str) -> str | None:
-    """The E.164 form of a valid number written in `region`'s national format ("(212)
-    555-0143" in the US), or None when this module cannot tell: ask phonenumbers.
+def written(raw: str, region: str | None) -> str | None:
+    """The E.164 form of a valid number written with spaces, brackets, dots or dashes, as
+    "+33 6 12 34 56 78" or, in `region`'s national format, "(212) 555-0143"; or None when
+    this module cannot tell: ask phonenumbers.
 
-    parse() reads such a number as the region's country code and its digits, unless they
-    start with the region's international prefix, its country code or a national prefix (each
-    has rules of its own, left to phonenumbers), or the text holds anything but digits, spaces,
-    brackets, dots and dashes (extensions, letters, a second number).
+    parse() drops those separators after a +. A national number it reads as the region's
+    country code and the digits, unless they start with the region's international prefix,
+    its country code or a national prefix (each has rules of its own, left to phonenumbers).
+    Any other character (letters, an extension, a second number) is left to phonenumbers too.
     """
-    if not _NATIONAL.fullmatch(raw):
+    if raw[:1] == "+":
+        if not _SPACED.fullmatch(raw):
+            return None
+        number = "+" + raw.translate(_NOT_DIGITS)
+        return number if verdict(number) else None
+    if region is None or not _NATIONAL.fullmatch(raw):
         return None
     rules = _national_rules(region)
     if rules is None:
@@ -104,7 +111,7 @@ def _national_rules(region: str) -> _National | None:
         rules = _National(metadata.country_code, re.compile("|".join(f"(?:{p})" for p in starts)))
     except (AttributeError, TypeError, ValueError, re.error):
         return None
-    for number in _samples(rules.code):
+    for number in _samples(rules.code)[::2]:  # half of them: it is checked on every run
         parsed = phonenumbers.parse(number)
         for text in (
             phonenumbers.format_number(parsed, PhoneNumberFormat.NATIONAL),
@@ -255,7 +262,8 @@ def _pattern(pattern: str | None) -> str:
     return pattern or ""
 
 
-def _samples(code: int) -> list[str]:
+@functools.cache
+def _samples(code: int) -> tuple[str, ...]:
     """Every example number of the country code's regions, and near neighbours of each."""
     examples = [phonenumbers.example_number_for_non_geo_entity(code)]
     for region in COUNTRY_CODE_TO_REGION_CODE[code]:
@@ -265,7 +273,7 @@ def _samples(code: int) -> list[str]:
     for number in found:
         flipped = str(9 - int(number[-1]))
         out.update((number, number[:-1], number + "5", number[:-1] + flipped, number[:-3] + "000"))
-    return sorted(n for n in out if STRICT.fullmatch(n) and country_code(n) == code)
+    return tuple(sorted(n for n in out if STRICT.fullmatch(n) and country_code(n) == code))
 
 
 def validate_slowly(raw: str, region: str | None = None) -> str | None:

@@ -21,7 +21,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from runner import files
-from runner.e164 import doubtful, national, validate_slowly, verdict
+from runner.e164 import doubtful, validate_slowly, verdict, written
 from runner.errors import Problem
 from runner.load import Document, line_of
 
@@ -114,10 +114,9 @@ class NumberParser:
         fast = verdict(raw)
         if fast is not None:
             return raw if fast else None
-        if self.region is not None:
-            number = national(raw, self.region)
-            if number is not None:
-                return number
+        number = written(raw, self.region)
+        if number is not None:
+            return number
         if raw in self._cache:
             return self._cache[raw]
         number = self._cache[raw] = validate_slowly(raw, self.region)

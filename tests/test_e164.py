@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberFormat
 
 from runner import e164
-from runner.e164 import STRICT, doubtful, national, validate_slowly, verdict
+from runner.e164 import STRICT, doubtful, validate_slowly, verdict
+from runner.e164 import written as written_as
 from runner.recipients import NumberParser
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
@@ -214,16 +215,18 @@ def test_national_formats_get_phonenumbers_verdicts(region: str) -> None:
     rng = random.Random(region)
     code = str(phonenumbers.country_code_for_region(region))
     seeds = [s for s in EXAMPLES if s.startswith("+" + code)]
-    written = []
+    texts = []
     for seed in seeds:
         for variant in [seed, *_variants(rng, seed)]:
             digits = variant[1 + len(code) :]
-            written += [digits, f"0{digits}", f"1{digits}", f"{code}{digits}", f"00{code}{digits}"]
-            written += [f"011 {code} {digits}", f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"]
-            written += [f"{digits[:2]}.{digits[2:5]}.{digits[5:]}", f"{digits[:-3]} {digits[-3:]}"]
+            texts += [digits, f"0{digits}", f"1{digits}", f"{code}{digits}", f"00{code}{digits}"]
+            texts += [f"011 {code} {digits}", f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"]
+            texts += [f"{digits[:2]}.{digits[2:5]}.{digits[5:]}", f"{digits[:-3]} {digits[-3:]}"]
+            texts += [f"+{code} {digits[:3]} {digits[3:]}", f"+{code} ({digits[:2]}) {digits[2:]}"]
+            texts += [f"+{code}-{digits[:-4]}-{digits[-4:]}", f"+({code}) {digits}"]
     parser = NumberParser(region)
-    wrong = [(w, parser.e164(w), validate_slowly(w, region)) for w in written]
+    wrong = [(w, parser.e164(w), validate_slowly(w, region)) for w in texts]
     wrong = [w for w in wrong if w[1] != w[2]]
     assert not wrong, wrong[:10]
-    fast = sum(national(w, region) is not None for w in written)
-    assert fast > len(written) / 20  # the national shortcut is really taken
+    fast = sum(written_as(w, region) is not None for w in texts)
+    assert fast > len(texts) / 20  # the shortcut is really taken
