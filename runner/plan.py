@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, not_
 from typing import Any
 
 from runner.bookings import Cancel, Cancels, booked_ahead, plan_cancels
@@ -315,8 +316,9 @@ def _plan_campaign(
         pairs = zip(message.numbers, message.digests, strict=True)
         if busy:
             todo = [(n, d) for n, d in pairs if d not in delivered and d not in busy]
-        else:  # the usual case, and a million lookups fewer
-            todo = [(n, d) for n, d in pairs if d not in delivered]
+        else:  # the usual case, and a million lookups fewer, made at C speed
+            fresh = map(not_, map(delivered.__contains__, message.digests))
+            todo = list(compress(pairs, fresh))
         # batches are cut from sorted numbers, whatever order a Message has; a number is there
         # once, so its digest never breaks a tie, and string keys sort 2x faster than pairs
         todo.sort(key=itemgetter(0))

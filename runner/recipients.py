@@ -12,7 +12,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from hashlib import sha256
 from itertools import compress, islice, repeat
-from operator import itemgetter, methodcaller, not_
+from operator import is_, itemgetter, methodcaller, not_
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, cast
@@ -213,14 +213,18 @@ class RecipientReader:
             sources.append((len(found), line, item))
             found += contacts
             problems += wrong
-        order = dict.fromkeys(map(itemgetter(0), found))  # each number where it first appears
-        if len(order) == len(found):
+        # each number where it first appears, with the contact it last appears with
+        last = dict(zip(map(itemgetter(0), found), found, strict=True))
+        if len(last) == len(found):
             return Recipients(tuple(found), 0), problems
-        backwards = found[::-1]  # the first of each number, with its fields, wins last
-        first = dict(zip(map(itemgetter(0), backwards), backwards, strict=True))
+        if all(map(is_, map(itemgetter(1), found), repeat(_NO_FIELDS))):
+            unique = tuple(last.values())  # no fields: a number's contacts are all equal
+        else:  # the first of each number keeps its fields
+            backwards = found[::-1]
+            first = dict(zip(map(itemgetter(0), backwards), backwards, strict=True))
+            unique = tuple(map(first.__getitem__, last))
         repeats = self._repeats(document.path, found, sources)
-        unique = tuple(map(first.__getitem__, order))
-        return Recipients(unique, len(found) - len(first), repeats), problems
+        return Recipients(unique, len(found) - len(last), repeats), problems
 
     def _repeats(
         self, path: str, found: list[Contact], sources: list[tuple[int, int, Any]]
