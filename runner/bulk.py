@@ -60,6 +60,7 @@ def in_two(work: Callable[[Sequence[T]], list[R]], items: Sequence[T]) -> list[R
     if pid == 0:  # the child: work, send the result, exit without running the parent's cleanup
         code = 1
         try:
+            os.environ["RUNNER_JOBS"] = "1"  # work that splits again runs here, not in a third
             os.close(read_end)
             with os.fdopen(write_end, "wb") as pipe:
                 pickle.dump(work(items[half:]), pipe, protocol=pickle.HIGHEST_PROTOCOL)

@@ -27,6 +27,9 @@ from typing import Any, NamedTuple
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneMetadata, PhoneNumberFormat
 
+from runner.bulk import in_two
+
+SPLIT_MIN = 50_000  # numbers: below this a second process costs more than it saves
 STRICT = re.compile(r"\+[1-9][0-9]{6,14}")
 _DIALABLE = re.compile(r"\s*\+?[(\d][\d\s()./\-]*\d\s*")
 # phonenumbers asks these in another order, but only whether one matches counts: the
@@ -132,7 +135,11 @@ def doubtful(numbers: Iterable[str]) -> set[str]:
     codes = {code for code in map(_code_of_head, heads) if code and _checked(code)}
     if not codes:
         return distinct
-    return set(filterfalse(_either(frozenset(codes)).fullmatch, distinct))
+    check = _either(frozenset(codes)).fullmatch
+    if len(distinct) < SPLIT_MIN:
+        return set(filterfalse(check, distinct))
+    # Both cores: each half comes back as its few doubtful numbers, cheap to carry.
+    return set(in_two(lambda part: list(filterfalse(check, part)), list(distinct)))
 
 
 def _code_of_head(head: str) -> int | None:
