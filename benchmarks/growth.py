@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.sizes.split(",")]
-    peers = {int(n) for n in args.peer_sizes.split(",")}
+    peers = {int(n) for n in args.peer_sizes.split(",") if n}
     have_terraform = shutil.which("terraform") is not None
     if not have_terraform:
         print("terraform is not on PATH: no terraform figures (install it to compare)")
