@@ -131,6 +131,10 @@ def test_a_whole_list_gets_the_same_verdicts_as_one_number_at_a_time() -> None:
         "a short number that is a longer one's prefix": ["+12025550", "+12025550143"],
         "a national prefix after +CC": ["+3758801123", "+3758800312", "+86112322896155"] * 3,
         "one number not in E.164": [*north_america[:500], "202 555 0143"],
+        "a rare country code in a long list": [
+            *(f"+1202{rng.randrange(2 * 10**6, 10**7):07d}" for _ in range(30_000)),
+            *("+33612345678", "+3361234567", "+447400123456"),
+        ],
     }
     for name, listed in lists.items():
         expected = [validate_slowly(n) for n in listed]
