@@ -22,13 +22,14 @@ from runner.bulk import paused_gc
 from runner.cancelling import Canceller, CancelResult, taken_as_made, unconfirmed
 from runner.emulator import Emulator, EmulatorOptions
 from runner.errors import RunnerError, StateError, UsageError
+from runner.moves import Moved
 from runner.octopush import OctopushClient, OctopushError, SendOutcome
 from runner.operations import backend_for, planned
 from runner.plan import Batch, Plan
 from runner.project import Project
 from runner.state import Backend, state_location
 from runner.state.local import LocalState
-from runner.state.model import Intent, Outcome, State, body_for_state
+from runner.state.model import Intent, Move, Outcome, State, body_for_state
 from runner.stopping import stopped_by_signals
 from runner.target import Target
 from runner.window import ProviderClock, SendWindow
@@ -58,6 +59,7 @@ class ApplyResult:
     interrupted: str = ""  # the signal that stopped the sending, if one did
     held: tuple[tuple[str, str], ...] = ()  # (campaign, why) for those blocked by the files
     cancels: tuple[CancelResult, ...] = ()  # booked calls cancelled (or not) before the sends
+    moved: tuple[tuple[str, str], ...] = ()  # (old, new): histories carried by moved_from
 
     @property
     def real(self) -> tuple[BatchResult, ...]:
@@ -420,8 +422,12 @@ def run_apply(
         )
         cancels = shown.plan.cancels
         show(shown, batches)
-        if not batches and not cancels:
-            return ApplyResult((), blocked, held=held)
+        moves = () if request.simulate else shown.plan.carried
+        moved = tuple((m.old, m.new) for m in moves)
+        if not batches and not cancels:  # a pure rename: nothing to send, the move to record
+            if moves:
+                record_moves(backend, moves)
+            return ApplyResult((), blocked, held=held, moved=moved)
         check_budget(batches, request.max_cost)
         with OctopushClient(url, login, key) as client:
             clock = preflight(client, batches, request.simulate)
@@ -429,6 +435,8 @@ def run_apply(
                 raise RunnerError("apply cancelled; nothing was sent")
             if cancels or not all(b.simulate for b in batches):  # a simulation creates no state
                 backend.ensure_created()
+            if moves:  # before any send: the re-sends and the window find the moved history
+                state = record_moves(backend, moves)
             started = time.perf_counter()
             window = SendWindow.of(state, clock)
             sender = Sender(backend, client, request.concurrency, on_done, window, stop.gave_up)
@@ -465,6 +473,7 @@ def run_apply(
             interrupted=stop.reason,
             held=held,
             cancels=tuple(cancelled),
+            moved=moved,
         )
 
 
@@ -480,6 +489,14 @@ def kept_back(
         if b.campaign in refused
     ]
     return kept, [b for b in batches if b.campaign not in refused]
+
+
+def record_moves(backend: Backend, moves: Sequence[Moved]) -> State:
+    """Each carried rename as one durable record, folded at once; the state as it now is."""
+    backend.ensure_created()
+    now = time.time()
+    backend.record_all([Move(m.new, m.old, now) for m in moves])
+    return backend.commit()
 
 
 def residual_credit(results: Sequence[BatchResult]) -> float | None:

@@ -18,6 +18,7 @@ from runner.bookings import Cancel, Cancels, booked_ahead, plan_cancels
 from runner.bulk import paused_gc
 from runner.counts import plural
 from runner.heard import Heard
+from runner.moves import Moved, RenameHint, moved_state, planned_moves, rename_hints
 from runner.pending import (
     Pending,
     PendingIndex,
@@ -81,6 +82,9 @@ class Batch:
     generation: int = 0  # times the campaign was forgotten: part of its request_id
     rebooking: int = 0  # bookings of this message cancelled: part of its request_id
     call: int = 1  # 2 and on: a call again of recipients who did not hear an earlier one
+    # A re-send of a batch first sent under a former name (`moved_from`): its request_id was
+    # made with that name (and that name's generation), and must stay the one the provider saw.
+    id_from: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "digests", aligned_digests(self.numbers, self.digests))
@@ -161,6 +165,8 @@ class Plan:
     serial: int
     changes: tuple[Change, ...]
     removed_campaigns: tuple[tuple[str, int], ...] = ()
+    moves: tuple[Moved, ...] = ()  # every moved_from in the files, known to the state or not
+    hints: tuple[RenameHint, ...] = ()  # new campaigns that look like renames without moved_from
 
     @property
     def batches(self) -> tuple[Batch, ...]:
@@ -171,8 +177,14 @@ class Plan:
         return tuple(c for change in self.changes for c in change.cancels)
 
     @property
+    def carried(self) -> tuple[Moved, ...]:
+        """The moves apply records: a former name the state knows."""
+        return tuple(m for m in self.moves if m.known)
+
+    @property
     def has_changes(self) -> bool:
-        return any(c.batches or c.blocked or c.cancels for c in self.changes)
+        changed = any(c.batches or c.blocked or c.cancels for c in self.changes)
+        return changed or bool(self.carried)
 
     @property
     def recipients(self) -> int:
@@ -213,6 +225,8 @@ class _Pricing:
 def make_plan(
     project: Project, state: State, now: float, simulate: bool = False, heard: Heard | None = None
 ) -> Plan:
+    moves = planned_moves(project.campaigns, state)
+    state = moved_state(state, moves)  # a view with the history moved; nothing is written
     pricing = _Pricing(project.config.pricing)
     index = pending_by_fingerprint(state)
     changes = []
@@ -230,6 +244,7 @@ def make_plan(
                 simulated,
                 index,
                 state.generations.get(campaign.name, 0),
+                state.generations,
                 known,
                 heard or Heard(),
             )
@@ -245,7 +260,9 @@ def make_plan(
         and not c.pending
         and ((called := _called(c, now)) or not _cancelled_any(c))
     )
-    return Plan(state.lineage, state.serial, tuple(changes), removed)
+    new = {c.campaign for c in changes if c.new_campaign and c.batches}
+    hints = rename_hints(project.campaigns, state, new)
+    return Plan(state.lineage, state.serial, tuple(changes), removed, moves, hints)
 
 
 def _called(known: CampaignState, now: float) -> int:
@@ -289,11 +306,12 @@ def _plan_campaign(
     simulate: bool,
     index: PendingIndex,
     generation: int,
+    generations: Mapping[str, int],
     before: CampaignState | None,  # the state before the cancels `known` assumes
     heard: Heard,
 ) -> Change:
     known = known or CampaignState()
-    pending, resend = _pending(campaign, known, pricing, now, simulate, generation)
+    pending, resend = _pending(campaign, known, pricing, now, simulate, generations)
     pending += pending_elsewhere(index, campaign, now)
     base = Change(
         campaign.name,
@@ -416,13 +434,15 @@ def _pending(
     pricing: _Pricing,
     now: float,
     simulate: bool,
-    generation: int,
+    generations: Mapping[str, int],
 ) -> tuple[tuple[Pending, ...], list[Batch]]:
     """Sends with an intent but no outcome: re-send exactly that batch, or refuse."""
     pending, resend = [], []
     messages = {m.fingerprint: m for m in campaign.messages}
     for intent in sorted(known.pending.values(), key=lambda i: i.time):
         message = messages.get(intent.fingerprint)
+        # the id was made with the intent's own name: a former one, after a rename
+        generation = generations.get(intent.campaign, 0)
         rebooking = known.rebooked.get(intent.fingerprint, 0)
         batch, why = _rebuild(campaign.name, intent, message, now, generation, rebooking)
         if batch is not None and simulate:
@@ -444,6 +464,7 @@ def _pending(
                     generation=generation,
                     rebooking=rebooking,
                     call=intent.call,
+                    id_from=batch.id_from,
                 )
             )
     return tuple(pending), resend
@@ -468,12 +489,14 @@ def _rebuild(
     )
     numbers = tuple(n for n, _ in pairs)
     request_id = derive_request_id(
-        name, intent.fingerprint, numbers, generation, rebooking, call=intent.call
+        intent.campaign, intent.fingerprint, numbers, generation, rebooking, call=intent.call
     )
     if message is None or len(numbers) != len(wanted) or request_id != intent.request_id:
         return None, f"the files no longer produce this exact batch; {resolve}"
     digests = tuple(d for _, d in pairs)
-    return Batch(name, intent.fingerprint, request_id, message.body, numbers, digests=digests), None
+    id_from = intent.campaign if intent.campaign != name else ""
+    batch = Batch(name, intent.fingerprint, request_id, message.body, numbers, digests=digests)
+    return replace(batch, id_from=id_from), None
 
 
 def _classify(

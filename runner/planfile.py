@@ -10,6 +10,7 @@ from typing import Any
 from runner import files, schemas
 from runner.bookings import Cancel
 from runner.errors import PlanError
+from runner.moves import Moved, RenameHint
 from runner.pending import Pending
 from runner.plan import SIMULATED_PREFIX, Batch, Change, Plan, derive_request_id
 from runner.render import fingerprint_message
@@ -41,6 +42,7 @@ def save_plan(
                 **({"call": b.call} if b.call > 1 else {}),  # a call again
                 # its payload goes out now, without the message's send_at: kept for the check
                 **({"send_at": b.body["send_at"]} if b.call > 1 and "send_at" in b.body else {}),
+                **({"id_from": b.id_from} if b.id_from else {}),
             }
             for b in plan.batches
         ],
@@ -48,6 +50,9 @@ def save_plan(
         "target": (target or Target()).as_dict(),
         "changes": [_change_record(c) for c in plan.changes],
         "removed_campaigns": [list(r) for r in plan.removed_campaigns],
+        # what apply FILE records before it sends, and the notes `plan` showed
+        "moves": [list(m) for m in plan.moves],
+        "rename_hints": [list(h) for h in plan.hints],
     }
     text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     _write(path, text.encode(), root)
@@ -142,6 +147,7 @@ def _batch_of(item: dict[str, Any]) -> Batch:
         generation=int(item.get("generation", 0)),
         rebooking=int(item.get("rebooking", 0)),
         call=int(item.get("call", 1)),
+        id_from=str(item.get("id_from", "")),
     )
     _check_batch(batch)
     return batch
@@ -150,8 +156,9 @@ def _batch_of(item: dict[str, Any]) -> Batch:
 def _check_batch(batch: Batch) -> None:
     """A saved plan is data a person could edit: its ids must still match its content."""
     fingerprint = fingerprint_message(batch.body)
+    named = batch.id_from or batch.campaign  # a re-send's id, made under a former name
     expected = derive_request_id(
-        batch.campaign, fingerprint, batch.numbers, batch.generation, batch.rebooking, batch.call
+        named, fingerprint, batch.numbers, batch.generation, batch.rebooking, batch.call
     )
     if fingerprint != batch.fingerprint or expected != batch.request_id:
         raise PlanError(
@@ -205,6 +212,12 @@ def saved_plan(data: dict[str, Any], batches: list[Batch]) -> Plan:
     try:
         changes = [_change_of(item, by_campaign) for item in data.get("changes") or []]
         removed = tuple((str(n), int(d)) for n, d in data.get("removed_campaigns") or [])
+        moves = tuple(
+            Moved(str(o), str(n), bool(k), int(r)) for o, n, k, r in data.get("moves") or []
+        )
+        hints = tuple(
+            RenameHint(str(n), str(o), int(h)) for n, o, h in data.get("rename_hints") or []
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise PlanError(f"the saved plan's campaigns are malformed ({e!r}); plan again") from e
     shown = {c.campaign for c in changes}
@@ -214,7 +227,7 @@ def saved_plan(data: dict[str, Any], batches: list[Batch]) -> Plan:
         if name not in shown
     ]
     lineage, serial = str(data.get("lineage") or ""), int(data.get("serial") or 0)
-    return Plan(lineage, serial, tuple(changes), removed)
+    return Plan(lineage, serial, tuple(changes), removed, moves, hints)
 
 
 def _change_of(item: dict[str, Any], by_campaign: dict[str, list[Batch]]) -> Change:

@@ -82,6 +82,7 @@ class Campaign:
     send_at_line: int = 0
     repeats: tuple[Repeat, ...] = ()  # where the first few dropped duplicates were
     retry: RetryPolicy | None = None  # whom to call again, from the receipts
+    moved_from: tuple[str, ...] = ()  # former names whose history this campaign takes
 
     @property
     def recipients(self) -> int:
@@ -166,6 +167,7 @@ class Renderer:
             send_at_line,
             recipients.repeats,
             retry=policy_of(spec.fields),
+            moved_from=tuple(spec.fields.get("moved_from", ())),
         )
         return campaign, []
 

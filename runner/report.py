@@ -256,6 +256,7 @@ def apply_summary(result: ApplyResult) -> dict[str, Any]:
         ],
         "interrupted": result.interrupted or None,
         "stopped": result.stopped,
+        "moved": [{"from": old, "to": new} for old, new in result.moved],
         "notices": list(result.notices),
         "warnings": [
             {"campaign": r.batch.campaign, "request_id": r.batch.request_id, "message": w}
@@ -333,6 +334,8 @@ def apply_text(result: ApplyResult, style: Style = PLAIN) -> str:
         lines.append(style.strong(head))
     if result.simulated:
         lines.append(style.strong(f"{SIMULATED}: {_totals_text(data['simulated'])}."))
+    for old, new in result.moved:
+        lines.append(terminal(f"Moved: {old} -> {new} (its history now belongs to {new})"))
     for warning in data["warnings"]:
         where = f"{warning['campaign']} {warning['request_id']}"
         lines.append(terminal(f"warning: {where}: {warning['message']}"))

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.bookings import Cancel, due_text
+from runner.call_settings import CallSettings, call_settings
 from runner.counts import plural
 from runner.escape import html_code, json_text, md_code, md_fenced, terminal
 from runner.plan import Change, Plan
 from runner.report import FORMAT_VERSION, indent, numbers_text
+from runner.report_moves import hint_text, moves_markdown, moves_text
 from runner.style import PLAIN, Style
 from runner.target import Target
 
@@ -118,11 +120,7 @@ def _change_text(
             + (f" ({'; '.join(detail)})" if detail else "")
             + (f"; {SIMULATED_PLAN}" if all(b.simulate for b in change.batches) else "")
         )
-    times = sorted(
-        {str(b.body["send_at"]) for b in change.batches if "send_at" in b.body and b.call == 1}
-    )
-    if times:  # booked for later; without send_at the calls go out as apply sends them
-        lines.append(terminal(f"    calls go out at {', '.join(times)}"))
+    lines += _settings_lines(change)
     diffs = change.diffs if sample is None else change.diffs[:sample]
     for old, new in diffs:
         lines += ["    " + line for line in _diff_lines(old, new, style)]
@@ -159,6 +157,16 @@ def cancel_lines(cancels: tuple[Cancel, ...]) -> list[str]:
 def _cancels_summary(plan: Plan) -> str:
     calls = sum(c.contacts for c in plan.cancels)
     return f"Cancelled first: {plural(len(plan.cancels), 'booked batch')} ({plural(calls, 'call')})"
+
+
+def _settings_lines(change: Change) -> list[str]:
+    """When and how its calls go out, per distinct setting (one, unless its messages differ)."""
+    found = call_settings(change.batches)
+    return [
+        terminal(f"    {s.text()}")
+        + (f" ({plural(s.recipients, 'recipient')})" if len(found) > 1 else "")
+        for s in found
+    ]
 
 
 def _message_lines(change: Change, show: bool, sample: int | None) -> list[str]:
@@ -208,6 +216,8 @@ def plan_text(
     lines += [""] if lines else []
     for change in plan.changes:
         lines += [*_change_text(change, show_recipients, style), ""]
+    moved = moves_text(plan, style)
+    lines += [*moved, ""] if moved else []
     for name, delivered in plan.removed_campaigns:
         lines += [
             style.removed(
@@ -224,7 +234,9 @@ def plan_text(
                 f"Plan: {plural(len([c for c in plan.changes if c.batches]), 'campaign')}, "
                 f"{plural(plan.recipients, 'call')} in "
                 f"{plural(len(plan.batches), 'batch')}, "
-                f"estimated cost {_money(plan.cost)}."
+                f"estimated cost {_money(plan.cost)}"
+                + (f"; {plural(len(plan.carried), 'rename')} to record" if plan.carried else "")
+                + "."
             )
         )
         if plan.cancels:
@@ -271,6 +283,7 @@ def plan_data(
             "blocked": [c.campaign for c in plan.changes if c.blocked],
             "cancels": len(plan.cancels),
             "cancelled_calls": sum(c.contacts for c in plan.cancels),
+            "moves": len(plan.carried),
         },
         "campaigns": [
             {
@@ -302,10 +315,19 @@ def plan_data(
                 "batches": [batch(b) for b in c.batches],
                 "cancels": [cancel_data(x) for x in c.cancels],
                 "cancel_blocked": c.cancel_blocked,
+                **_settings_data(c),
             }
             for c in plan.changes
         ],
         "removed_campaigns": [{"name": n, "delivered": d} for n, d in plan.removed_campaigns],
+        "moves": [
+            {"from": m.old, "to": m.new, "known": m.known, "recipients": m.recipients}
+            for m in plan.moves
+        ],
+        "rename_hints": [
+            {"campaign": h.new, "looks_like": h.old, "heard": h.heard, "message": hint_text(h)}
+            for h in plan.hints
+        ],
     }
 
 
@@ -320,6 +342,16 @@ def cancel_data(cancel: Cancel) -> dict[str, Any]:
         "retry": cancel.retry,
         "refused_last_time": cancel.refused or None,
     }
+
+
+def _settings_data(change: Change) -> dict[str, Any]:
+    """The first (usually only) setting as fields of the campaign, and every one in a list;
+    null fields for a campaign that sends nothing."""
+    found = call_settings(change.batches)
+    first = found[0].as_dict() if found else dict.fromkeys(CallSettings._fields)
+    first.pop("recipients", None)
+    first.pop("messages", None)
+    return {**first, "call_settings": [s.as_dict() for s in found]}
 
 
 def plan_json(plan: Plan, show_recipients: bool = False, target: Target | None = None) -> str:
@@ -349,20 +381,29 @@ def plan_markdown(plan: Plan, show_recipients: bool = False, target: Target | No
         )
     head += [
         "",
-        "| campaign | change | calls | batches | est. cost |",
-        "|---|---|--:|--:|--:|",
+        "| campaign | change | calls | batches | est. cost | calls go out (UTC) |",
+        "|---|---|--:|--:|--:|---|",
     ]
     rows = [
         f"| {md_code(c.campaign, cell=True)} | {', '.join(categories(c))} | {c.recipients:,} | "
-        f"{len(c.batches):,} | {_money(c.cost)} |"
+        f"{len(c.batches):,} | {_money(c.cost)} | {_when_cell(c)} |"
         for c in plan.changes
     ]
     rows += [
-        f"| {md_code(n, cell=True)} | campaign removed (nothing sent) | 0 | 0 | {_money(0)} |"
+        f"| {md_code(n, cell=True)} | campaign removed (nothing sent) | 0 | 0 | {_money(0)} | |"
         for n, _ in plan.removed_campaigns
     ]
     head += _table_rows(rows)
+    notes = moves_markdown(plan)
+    head += ["", *notes] if notes else []
     return _with_details("\n".join(head) + "\n\n", plan.changes, show_recipients)
+
+
+def _when_cell(change: Change) -> str:
+    found = call_settings(change.batches)
+    return ", ".join(
+        md_code(s.send_at_utc or s.send_at, cell=True) if s.send_at else "now" for s in found
+    )
 
 
 def _details(change: Change, show: bool, sample: int | None) -> str:
@@ -380,7 +421,10 @@ def _table_rows(rows: list[str]) -> list[str]:
     used = 0
     for index, row in enumerate(rows):
         if used + len(row) > MARKDOWN_LIMIT // 2:
-            return [*kept, f"| _{len(rows) - index:,} more_ | not shown: see `runner plan` | | | |"]
+            return [
+                *kept,
+                f"| _{len(rows) - index:,} more_ | not shown: see `runner plan` | | | | |",
+            ]
         kept.append(row)
         used += len(row) + 1
     return kept

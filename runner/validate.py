@@ -17,6 +17,7 @@ from runner import files, schemas
 from runner.endpoint import endpoint_problem
 from runner.errors import Problem
 from runner.load import Document, line_of
+from runner.moved_from import moved_from_problems
 from runner.recipients import shown_value
 from runner.retry import retry_problems
 from runner.voices import gender_problem
@@ -367,6 +368,7 @@ def campaign_specs(
             name = str(document.data["name"])
             specs.append(CampaignSpec(name, document.path, document.line, merged, document))
     repeated, taken = _repeated_names(documents)
+    problems += moved_from_problems(specs)
     return [s for s in specs if s.name not in taken], problems + repeated
 
 

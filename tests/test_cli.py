@@ -16,6 +16,7 @@ NUMBERS = ["+12015550100", "+12015550101"]
 PLAIN_PLAN = (
     "+ hello  new campaign  (campaigns/hello.yaml:1)\n"
     "    2 recipients in 1 batch, estimated 0.10 €\n"
+    "    calls go out now; sender (the provider's default); voice female en-US; purpose alert\n"
     "    | Hello there.\n"
     "\n"
     "Plan: 1 campaign, 2 calls in 1 batch, estimated cost 0.10 €.\n"
@@ -105,6 +106,7 @@ def test_plan_is_coloured_on_a_terminal_like_terraform(project: ProjectDir) -> N
     assert result.out == (
         "\x1b[32m+ hello  new campaign  (campaigns/hello.yaml:1)\x1b[0m\n"
         "    2 recipients in 1 batch, estimated 0.10 €\n"
+        "    calls go out now; sender (the provider's default); voice female en-US; purpose alert\n"
         "    | Hello there.\n"
         "\n"
         "\x1b[1mPlan: 1 campaign, 2 calls in 1 batch, estimated cost 0.10 €.\x1b[0m\n"
@@ -115,6 +117,7 @@ def test_plan_is_coloured_on_a_terminal_like_terraform(project: ProjectDir) -> N
     assert changed.startswith(
         "\x1b[33m~ hello  message changed  (campaigns/hello.yaml:1)\x1b[0m\n"
         "    2 recipients in 1 batch, estimated 0.10 € (2 recipients hear a changed message)\n"
+        "    calls go out now; sender (the provider's default); voice female en-US; purpose alert\n"
         "    \x1b[31m- Hello there.\x1b[0m\n"
         "    \x1b[32m+ Hello again.\x1b[0m\n"
     ), changed

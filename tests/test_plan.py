@@ -66,6 +66,7 @@ def test_new_campaign_in_every_format(priced: ProjectDir) -> None:
     assert plan(priced).out == (
         "+ launch  new campaign  (campaigns/launch.yaml:1)\n"
         "    3 recipients in 1 batch, estimated 0.18 €\n"
+        "    calls go out now; sender (the provider's default); voice female en-US; purpose alert\n"
         "    | The launch is at noon.\n"
         "\n"
         "Plan: 1 campaign, 3 calls in 1 batch, estimated cost 0.18 €.\n"
@@ -81,6 +82,7 @@ def test_new_campaign_in_every_format(priced: ProjectDir) -> None:
         "blocked": [],
         "cancels": 0,
         "cancelled_calls": 0,
+        "moves": 0,
     }
     [campaign] = data["campaigns"]
     assert campaign["categories"] == ["new campaign"]
@@ -113,6 +115,7 @@ def test_message_changed_shows_old_and_new_text(project: ProjectDir) -> None:
     assert plan(project).out.startswith(
         "~ notice  message changed  (campaigns/notice.yaml:1)\n"
         "    3 recipients in 1 batch, estimated 0.15 € (3 recipients hear a changed message)\n"
+        "    calls go out now; sender (the provider's default); voice female en-US; purpose alert\n"
         "    - The office opens at 9.\n"
         "    + The office opens at 10.\n"
     )
@@ -301,6 +304,8 @@ def test_json_is_stable_whatever_the_file_order(project: ProjectDir) -> None:
         "summary",
         "campaigns",
         "removed_campaigns",
+        "moves",
+        "rename_hints",
     ]
 
 
@@ -567,6 +572,7 @@ def test_markdown_shows_a_sample_of_a_campaign_with_thousands_of_texts(project: 
         "```diff\n"
         "+ personal  new campaign  (campaigns/personal.yaml:1)\n"
         "    2,000 recipients in 2,000 batches, estimated 100.00 €\n"
+        "    calls go out now; sender (the provider's default); voice female en-US; purpose alert\n"
         f"    | {text.format(0)} Thank you.\n"
         f"    | {text.format(1)} Thank you.\n"
         f"    | {text.format(2)} Thank you.\n"

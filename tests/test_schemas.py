@@ -72,7 +72,7 @@ def test_campaign_and_config_defaults_agree() -> None:
     """Any campaign field may be a default, except the ones that name one campaign."""
     campaign = set(schemas.schema("campaign")["properties"])
     defaults = set(schemas.schema("config")["properties"]["defaults"]["properties"])
-    assert campaign - defaults == {"name", "vars", "recipients"}
+    assert campaign - defaults == {"name", "vars", "recipients", "moved_from"}
     for field in defaults:
         assert (
             schemas.schema("config")["properties"]["defaults"]["properties"][field]

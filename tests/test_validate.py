@@ -122,7 +122,7 @@ def test_misspelled_campaign_fields_suggest_the_right_one(project: ProjectDir) -
         "campaigns/typo.yaml:5: voice_lang: unknown field; did you mean 'voice_language'?",
         "campaigns/typo.yaml:6: colour: unknown field; known fields: name, text, template, vars, "
         "recipients, sender, send_at, purpose, voice_gender, voice_language, simulation_mode, "
-        "auto_remove_blacklisted_numbers, request_id, retry",
+        "auto_remove_blacklisted_numbers, moved_from, request_id, retry",
     )
 
 

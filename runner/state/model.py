@@ -10,7 +10,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import phonenumbers
@@ -96,7 +96,17 @@ class Forget:
     kind: str = "forget"
 
 
-Entry = Intent | Outcome | Accept | Resolve | Forget | CancelIntent | CancelOutcome
+@dataclass(frozen=True)
+class Move:
+    """A campaign renamed with `moved_from`: its history now belongs to the new name."""
+
+    campaign: str  # the new name
+    moved_from: str
+    time: float
+    kind: str = "move"
+
+
+Entry = Intent | Outcome | Accept | Resolve | Forget | CancelIntent | CancelOutcome | Move
 _KINDS: dict[str, type[Any]] = {
     "intent": Intent,
     "outcome": Outcome,
@@ -105,6 +115,7 @@ _KINDS: dict[str, type[Any]] = {
     "forget": Forget,
     "cancel": CancelIntent,
     "cancel-outcome": CancelOutcome,
+    "move": Move,
 }
 DELIVERED = frozenset({"sent", "duplicate"})
 SETTLING = DELIVERED | {"simulated"}  # outcomes that settle a batch, whatever came before
@@ -250,6 +261,30 @@ class CampaignState:
             None,
         )
 
+    def absorb(self, other: CampaignState) -> None:
+        """Take `other`'s history as well (a rename), copying what it holds: deliveries,
+        sends, pending intents (their request_ids unchanged), refusals, and any field added
+        later (dicts merged, lists joined), so a field like bookings moves without a change."""
+        for fingerprint, message in other.messages.items():
+            mine = self.messages.setdefault(fingerprint, MessageState(dict(message.body)))
+            mine.delivered.update(message.delivered)
+            mine.last_time = max(mine.last_time, message.last_time)
+        self.sends = sorted([*self.sends, *other.sends], key=lambda s: float(s.get("time", 0)))
+        self.pending.update(other.pending)
+        for fingerprint, refused in other.failed.items():
+            heard = self.messages.get(fingerprint, MessageState({})).delivered
+            kept = {d: None for d in refused if d not in heard}
+            if kept:
+                self.failed.setdefault(fingerprint, {}).update(kept)
+        for spec in fields(self):
+            if spec.name in _ABSORBED:
+                continue
+            theirs, mine = getattr(other, spec.name), getattr(self, spec.name)
+            if isinstance(mine, dict) and isinstance(theirs, dict):
+                setattr(self, spec.name, {**theirs, **mine})
+            elif isinstance(mine, list) and isinstance(theirs, list):
+                setattr(self, spec.name, [*theirs, *mine])
+
     def delivered_anything(self, digest: str) -> str | None:
         """The most recent fingerprint this recipient heard in this campaign, if any."""
         best: tuple[float, str] | None = None
@@ -257,6 +292,9 @@ class CampaignState:
             if digest in message.delivered and (best is None or message.last_time > best[0]):
                 best = (message.last_time, fingerprint)
         return best[1] if best else None
+
+
+_ABSORBED = frozenset({"messages", "sends", "pending", "failed"})
 
 
 @dataclass
@@ -291,6 +329,15 @@ class State:
             self.generations[entry.campaign] = self.generations.get(entry.campaign, 0) + 1
         elif isinstance(entry, CancelIntent | CancelOutcome):
             self._fold_cancel(entry)
+        elif isinstance(entry, Move):
+            self._fold_move(entry)
+
+    def _fold_move(self, move: Move) -> None:
+        """The old name's history joins the new name's; the old name's generation stays, so
+        the request_ids its pending sends were made with can still be derived and checked."""
+        old = self.campaigns.pop(move.moved_from, None)
+        if old is not None and move.moved_from != move.campaign:
+            self.campaigns.setdefault(move.campaign, CampaignState()).absorb(old)
 
     def _fold_intent(self, intent: Intent) -> None:
         if intent.simulated:  # older runners recorded simulations: they reached nobody
@@ -303,6 +350,7 @@ class State:
             # Its earlier attempt had no outcome, or an unknown one.
             intent = replace(
                 intent,
+                campaign=earlier.campaign,  # the name its request_id was made with (a rename)
                 time=min(earlier.time, intent.time),
                 attempts=earlier.attempts + 1,
                 uncertain=True,

@@ -47,6 +47,7 @@ def _is(kind: type) -> Callable[[Any], bool]:
 _FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "request_id": (_is(str), "a string"),
     "campaign": (_is(str), "a string"),
+    "moved_from": (_is(str), "a string"),
     "fingerprint": (_is(str), "a string"),
     "body": (_is(dict), "an object"),
     "recipients": (_strings, "a list of digests"),

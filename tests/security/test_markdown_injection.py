@@ -50,7 +50,7 @@ def assert_inert(markdown: str) -> None:
             assert "checks passed" not in token.content, token.content
     rows = [t for t in found if t.type == "tr_open"]
     cells = [t for t in found if t.type in ("td_open", "th_open")]
-    assert len(cells) == 5 * len(rows), "a name split a table row"
+    assert len(cells) == 6 * len(rows), "a name split a table row"
 
 
 def test_hostile_folder_text_and_state_stay_inside_code(project: ProjectDir) -> None:
