@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
+from typing import Any
 
 from runner.counts import plural
 from runner.errors import RunnerError, StateError, UsageError
@@ -14,6 +16,7 @@ from runner.project import Project
 from runner.state import Backend, open_state, state_location
 from runner.state.model import (
     Accept,
+    CampaignState,
     Forget,
     Resolve,
     State,
@@ -199,9 +202,11 @@ def records_lacking(source: State, older: State) -> str:
         if source.generations.get(name, 0) > older.generations.get(name, 0):
             continue  # forgotten at the source since: what the copy knew was dropped there
         known = source.campaigns.get(name)
+        moved = known is None
+        known = known or _moved_to(source, campaign)
         if known is None:
             return f"campaign {name}"
-        if known.sends[: len(campaign.sends)] != campaign.sends:
+        if not _sends_kept(known.sends, campaign.sends, moved):
             return f"sends of {name}"
         for fingerprint, message in campaign.messages.items():
             have = known.messages.get(fingerprint)
@@ -211,3 +216,27 @@ def records_lacking(source: State, older: State) -> str:
         if any(r not in known.pending and r not in settled for r in campaign.pending):
             return f"pending sends of {name}"
     return ""
+
+
+def _moved_to(source: State, campaign: CampaignState) -> CampaignState | None:
+    """The campaign a rename (`moved_from`) merged this one into at the source, if any: one
+    holding all of its sends and deliveries (a name the source still has is not a candidate
+    twice: the caller looked it up first)."""
+    ids = {s.get("request_id") for s in campaign.sends}
+    for other in source.campaigns.values():
+        if ids <= {s.get("request_id") for s in other.sends} and all(
+            fingerprint in other.messages
+            and message.delivered.keys() <= other.messages[fingerprint].delivered.keys()
+            for fingerprint, message in campaign.messages.items()
+        ):
+            return other
+    return None
+
+
+def _sends_kept(source: list[dict[str, Any]], older: list[dict[str, Any]], moved: bool) -> bool:
+    """The source's sends begin with the older copy's; after a rename they were merged with
+    another campaign's, in time order: then each must still be there."""
+    if not moved:
+        return source[: len(older)] == older
+    kept = {json.dumps(s, sort_keys=True) for s in source}
+    return all(json.dumps(s, sort_keys=True) in kept for s in older)

@@ -227,3 +227,18 @@ def test_every_plan_format_says_when_and_how_the_calls_go_out(project: ProjectDi
     assert "2031-01-06T08:00:00Z" in cells and "now" in cells  # the table's time column
     fenced = "\n".join(t.content for t in tokens if t.type == "fence")
     assert "sender ACME; voice male fr-FR; purpose wholesale" in fenced
+
+
+def test_an_older_copy_is_updated_after_a_rename_without_force(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    """The copy holds the old name the source no longer has: moved, not lost."""
+    numbers = us_numbers(2)
+    write_campaign(project, "water", TEXT, numbers)
+    assert apply(project, emulator).code == 0
+    assert project.run("state", "push", "copy.json").code == 0
+    renamed(project, "water", "water-saturday", numbers)
+    assert apply(project, emulator).code == 0
+    pushed = project.run("state", "push", "copy.json")
+    assert pushed.code == 0, pushed
+    assert "No changes" in project.run("--state", "copy.json", "plan").out
