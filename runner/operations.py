@@ -109,9 +109,14 @@ def resolve(
     with backend.locked("state resolve"):
         state = backend.read()
         known = state.campaigns.get(name)
+        if known is None:
+            raise RunnerError(
+                f"the state knows no campaign {name}: check the name (`runner state list`); a "
+                "campaign renamed with moved_from keeps its old name until the next apply"
+            )
         # a cancel of unknown fate is settled the same way (--sent: it was cancelled)
-        unsettled = {b.request_id for b in unsettled_cancels(known)} if known else set()
-        if known is None or not (known.pending or unsettled):
+        unsettled = {b.request_id for b in unsettled_cancels(known)}
+        if not (known.pending or unsettled):
             raise RunnerError(f"{name} has no pending sends to resolve")
         chosen = chosen_pending(name, known.pending.keys() | unsettled, request_ids, every)
         backend.ensure_created()
