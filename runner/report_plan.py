@@ -348,7 +348,7 @@ def _settings_data(change: Change) -> dict[str, Any]:
     """The first (usually only) setting as fields of the campaign, and every one in a list;
     null fields for a campaign that sends nothing."""
     found = call_settings(change.batches)
-    first = found[0].as_dict() if found else dict.fromkeys(CallSettings._fields)
+    first = found[0].as_dict() if found else dict.fromkeys([*CallSettings._fields, "send_now"])
     first.pop("recipients", None)
     first.pop("messages", None)
     return {**first, "call_settings": [s.as_dict() for s in found]}
