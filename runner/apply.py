@@ -424,7 +424,9 @@ def run_apply(
         show(shown, batches)
         moves = () if request.simulate else shown.plan.carried
         moved = tuple((m.old, m.new) for m in moves)
-        if not batches and not cancels:  # a pure rename: nothing to send, the move to record
+        if not batches and not cancels:  # a pure rename: nothing to send, but the state changes
+            if moves and not request.auto_approve and not confirm():
+                raise RunnerError("apply cancelled; nothing was recorded")
             if moves:
                 record_moves(backend, moves)
             return ApplyResult((), blocked, held=held, moved=moved)
