@@ -269,7 +269,7 @@ class CampaignState:
             mine = self.messages.setdefault(fingerprint, MessageState(dict(message.body)))
             mine.delivered.update(message.delivered)
             mine.last_time = max(mine.last_time, message.last_time)
-        self.sends = sorted([*self.sends, *other.sends], key=lambda s: float(s.get("time", 0)))
+        self.sends = [*self.sends, *other.sends]  # its own first: an older copy's stay a prefix
         self.pending.update(other.pending)
         for fingerprint, refused in other.failed.items():
             heard = self.messages.get(fingerprint, MessageState({})).delivered
