@@ -7,6 +7,7 @@ own record of accepted sends.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import (
@@ -242,3 +243,32 @@ def test_an_older_copy_is_updated_after_a_rename_without_force(
     pushed = project.run("state", "push", "copy.json")
     assert pushed.code == 0, pushed
     assert "No changes" in project.run("--state", "copy.json", "plan").out
+
+
+@both_backends
+def test_a_renamed_booking_stays_booked_and_a_later_change_cancels_it(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    """Bookings move with the history: the rename cancels nothing and books nothing; a text
+    change under the new name cancels the booking made under the old one, then books anew."""
+    numbers = us_numbers(3)
+    when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0).isoformat()
+    project.write("campaigns/water.yaml", booked("water", TEXT, when, numbers))
+    assert apply(project, emulator).code == 0
+    (project.root / "campaigns" / "water.yaml").unlink()
+    moved = booked("water-saturday", TEXT, when, numbers) + "moved_from: [water]\n"
+    project.write("campaigns/water-saturday.yaml", moved)
+    plan = project.run("plan")
+    assert "~ moved: water → water-saturday" in plan.out and "cancel" not in plan.out, plan
+    assert apply(project, emulator).code == 0
+    assert (len(emulator.sends()), emulator.cancelled()) == (1, set())
+    changed = booked("water-saturday", "The water is off on Sunday.", when, numbers)
+    project.write("campaigns/water-saturday.yaml", changed + "moved_from: [water]\n")
+    result = apply(project, emulator)
+    assert result.code == 0, result
+    assert emulator.calls() == {("The water is off on Sunday.", n): 1 for n in numbers}
+
+
+def booked(name: str, text: str, when: str, numbers: list[str]) -> str:
+    recipients = "".join(f'  - "{n}"\n' for n in numbers)
+    return f'name: {name}\ntext: "{text}"\nsend_at: "{when}"\nrecipients:\n{recipients}'
