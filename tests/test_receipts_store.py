@@ -237,3 +237,16 @@ def test_a_file_moved_away_while_a_writer_runs_is_started_again(tmp_path: Path) 
     path.rename(tmp_path / "archived.receipts")
     assert store.append([receipt(1), receipt(2)]) == 2  # into a new file at the path
     assert [r.digest for r in FileReceipts(path).read()] == [receipt(1).digest, receipt(2).digest]
+
+
+@pytest.mark.parametrize("received", ["NaN", "Infinity", "true"])
+def test_a_stored_receipt_received_not_a_finite_number_is_refused(
+    tmp_path: Path, received: str
+) -> None:
+    path = tmp_path / "x.receipts"
+    FileReceipts(path).append([receipt(1)])
+    line = json.loads(lines(path)[0])
+    crafted = json.dumps(line).replace('"received": 1.5', f'"received": {received}')
+    path.write_text(crafted + "\n")
+    with pytest.raises(StateError, match=r"x.receipts: corrupt receipt in the line ending at"):
+        list(FileReceipts(path).read())

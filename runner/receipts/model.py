@@ -17,6 +17,7 @@ Problems are one line each and never repeat the number.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -230,11 +231,16 @@ def receipt_from_dict(data: Any) -> Receipt:
         and _STATUS.fullmatch(data["status"])
         and (data["delivery_date"] is None or _date_text(data["delivery_date"]))
         and all(_stored_int(data[n]) for n in ("call_duration", "charged_duration"))
-        and isinstance(data["received"], int | float)
+        and _stored_time(data["received"])
     )
     if not ok:
         raise ValueError("a receipt field has a value no receiver writes")
     return Receipt(**data)
+
+
+def _stored_time(value: Any) -> bool:
+    """A receiver writes time.time(): a finite number, never a bool (JSON true is an int here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _stored_int(value: Any) -> bool:
