@@ -313,3 +313,21 @@ def test_a_send_at_beyond_what_the_state_holds_is_refused_before_anything_is_sen
     book(project, send_at(60))
     assert apply(project, emulator).code == 0
     assert "No changes" in project.run("plan").out  # the state it wrote reads back
+
+
+def test_a_booking_of_the_wrong_shape_is_refused_in_one_line(
+    project: ProjectDir, emulator: EmulatorProcess
+) -> None:
+    book(project, send_at(24 * 60))
+    assert apply(project, emulator).code == 0
+    path = project.root / "runner.state.json"
+    good = path.read_text()
+    for field, value in (("kept", "yes"), ("uncertain", 1), ("recipients", "abc")):
+        state = json.loads(good)
+        [booking] = state["campaigns"]["maintenance"]["bookings"].values()
+        booking[field] = value
+        path.write_text(json.dumps(state))
+        result = project.run("plan")
+        assert result.code == 1 and len(result.err.strip().splitlines()) == 1, (field, result)
+        assert "bookings" in result.err and "Traceback" not in result.err
+    assert emulator.calls() == once_each(TEXT)

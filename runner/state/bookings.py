@@ -95,6 +95,8 @@ def booking_to_dict(booking: Booking) -> dict[str, Any]:
 def booking_from_dict(data: Any, where: str) -> Booking:
     if not isinstance(data, dict):
         raise ValueError(f"{where}: not an object")
+    if not isinstance(data.get("recipients"), list):  # a string would be one digest a letter
+        raise ValueError(f"{where}: recipients is not a list of digests")
     try:
         booking = Booking(**{**data, "recipients": tuple(data["recipients"])})
     except (TypeError, KeyError) as e:
@@ -106,7 +108,8 @@ def booking_from_dict(data: Any, where: str) -> Booking:
         isinstance(booking.send_at, str),
         is_time(booking.due),
         all(isinstance(d, str) for d in booking.recipients),
-        isinstance(booking.cancels, int) and isinstance(booking.refused, str),
+        type(booking.cancels) is int and isinstance(booking.refused, str),
+        type(booking.uncertain) is bool and type(booking.kept) is bool,
     )
     if not all(checks):
         raise ValueError(f"{where}: a field of the booking has the wrong type")
