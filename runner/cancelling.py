@@ -49,9 +49,12 @@ class Canceller:
             return CancelResult(cancel, "skipped", f"not cancelled: {reason}")
         ahead = cancel.due - self.clock.now()
         if ahead <= CANCEL_LEAD:  # by the provider's clock, which decides
+            when = (
+                f"go out in {ahead / 60:.0f} min" if ahead >= 60 else "are due now or already made"
+            )
             why = (
-                f"its calls go out in {ahead / 60:.0f} min by the provider's clock, and it "
-                "cancels only more than 10 minutes ahead"
+                f"its calls {when} by the provider's clock, and it cancels only more than 10 "
+                "minutes ahead"
             )
             return CancelResult(cancel, "blocked", why)
         if not self._record(

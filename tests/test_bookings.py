@@ -331,3 +331,17 @@ def test_a_booking_of_the_wrong_shape_is_refused_in_one_line(
         assert result.code == 1 and len(result.err.strip().splitlines()) == 1, (field, result)
         assert "bookings" in result.err and "Traceback" not in result.err
     assert emulator.calls() == once_each(TEXT)
+
+
+def test_a_cancel_blocked_past_its_time_by_the_providers_clock_says_so(
+    project: ProjectDir, emulators: Callable[..., EmulatorProcess]
+) -> None:
+    book(project, send_at(60))
+    assert apply(project, emulators()).code == 0
+    ahead = emulators("--clock-offset", str(2 * 3600))  # this machine is 2 hours behind it
+    book(project, send_at(60), text="Maintenance cancelled")
+    result = apply(project, ahead)
+    assert result.code == 1, result
+    assert "are due now or already made by the provider's clock" in result.out, result
+    assert "in -" not in result.out
+    assert not ahead.sends() and not ahead.cancelled()
