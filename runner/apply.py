@@ -19,7 +19,14 @@ from pathlib import Path
 
 from runner import planfile
 from runner.bulk import paused_gc
-from runner.cancelling import Canceller, CancelResult, taken_as_made, unconfirmed
+from runner.cancelling import (
+    Canceller,
+    CancelResult,
+    still_ahead,
+    taken_as_made,
+    taken_as_past,
+    unconfirmed,
+)
 from runner.emulator import Emulator, EmulatorOptions
 from runner.errors import RunnerError, StateError, UsageError
 from runner.moves import Moved
@@ -421,10 +428,14 @@ def run_apply(
             (c.campaign, why) for c in shown.plan.changes if (why := c.held or c.cancel_blocked)
         )
         cancels = shown.plan.cancels
-        show(shown, batches)
         moves = () if request.simulate else shown.plan.carried
         moved = tuple((m.old, m.new) for m in moves)
-        if not batches and not cancels:  # a pure rename: nothing to send, but the state changes
+        # a clock ahead of the provider's takes a removed campaign's booking for made: apply
+        # asks the provider's clock, and cancels those still to come (a renamed one's stands)
+        removed = () if request.simulate else removed_names(shown.plan) - {m.old for m in moves}
+        late = taken_as_past(state, removed, cancels, time.time())
+        show(shown, batches)
+        if not batches and not cancels and not late:  # a pure rename: the state changes
             if moves and not request.auto_approve and not confirm():
                 raise RunnerError("apply cancelled; nothing was recorded")
             if moves:
@@ -433,6 +444,10 @@ def run_apply(
         check_budget(batches, request.max_cost)
         with OctopushClient(url, login, key) as client:
             clock = preflight(client, batches, request.simulate)
+            missed, uncancellable = still_ahead(late, clock)
+            cancels = (*cancels, *missed)
+            if not batches and not cancels and not moves:  # made by the provider's clock too
+                return ApplyResult((), blocked, held=held, notices=tuple(uncancellable))
             if not request.auto_approve and not confirm():
                 raise RunnerError("apply cancelled; nothing was sent")
             if cancels or not all(b.simulate for b in batches):  # a simulation creates no state
@@ -462,7 +477,7 @@ def run_apply(
         except StateError as e:  # the journal keeps every record; say what was sent first
             state_error = state_error or str(e)
         stopped = None if state_error or stop.reason else sender.stopped
-        notices = tuple(n for n in [clock.notice()] if n)
+        notices = tuple(n for n in [clock.notice(), *uncancellable] if n)
         credit = residual_credit(results)
         return ApplyResult(
             tuple(results),
@@ -477,6 +492,13 @@ def run_apply(
             cancels=tuple(cancelled),
             moved=moved,
         )
+
+
+def removed_names(plan: Plan) -> set[str]:
+    """The campaigns the plan found in the state but no longer in the files."""
+    return {name for name, _ in plan.removed_campaigns} | {
+        c.campaign for c in plan.changes if c.removed_from_files
+    }
 
 
 def kept_back(

@@ -21,6 +21,9 @@ from runner.state.model import CampaignState, MessageState
 # The provider cancels only more than 10 minutes before send_at; a minute spare for the
 # clocks and the request's own time.
 CANCEL_LEAD = 11 * 60.0
+# How far off the provider's a machine clock may be (a CI runner's, hours ahead): a booking
+# past by this machine's clock by less than this may still be ahead by the provider's.
+CLOCK_MARGIN = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def plan_cancels(
     problems = [p for b in unwanted if (p := _cannot_cancel(name, b, now))]
     if problems:
         return Cancels(blocked=f"{'; '.join(problems)}; {_remedy(name, campaign)}")
-    return Cancels(tuple(_cancel(name, b) for b in sorted(unwanted, key=lambda b: b.due)))
+    return Cancels(tuple(cancel_of(name, b) for b in sorted(unwanted, key=lambda b: b.due)))
 
 
 def _unwanted(campaign: Campaign | None, known: CampaignState, now: float) -> Iterator[Booking]:
@@ -155,8 +158,8 @@ def _remedy(name: str, campaign: Campaign | None) -> str:
     )
 
 
-def _cancel(name: str, booking: Booking) -> Cancel:
-    assert booking.ticket is not None  # _cannot_cancel refused the others
+def cancel_of(name: str, booking: Booking) -> Cancel:
+    assert booking.ticket is not None  # callers leave out the bookings without a ticket
     return Cancel(
         name,
         booking.request_id,

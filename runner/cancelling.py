@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from runner.bookings import CANCEL_LEAD, Cancel
+from runner.bookings import CANCEL_LEAD, CLOCK_MARGIN, Cancel, cancel_of
 from runner.errors import StateError
 from runner.octopush import OctopushClient
 from runner.state import Backend, State
-from runner.state.bookings import CancelIntent, CancelOutcome
+from runner.state.bookings import Booking, CancelIntent, CancelOutcome
 from runner.window import ProviderClock
 
 
@@ -123,3 +123,39 @@ def taken_as_made(
                 )
                 break
     return why
+
+
+def taken_as_past(
+    state: State, removed: Iterable[str], cancels: Sequence[Cancel], now: float
+) -> list[tuple[str, Booking]]:
+    """Bookings of removed campaigns the plan took as made (their time past by this machine's
+    clock, lately) and does not cancel: apply checks them again by the provider's clock."""
+    planned = {c.request_id for c in cancels}
+    return [
+        (name, booking)
+        for name in sorted(set(removed))
+        if (known := state.campaigns.get(name))
+        for booking in known.bookings.values()
+        if booking.request_id not in planned and now - CLOCK_MARGIN < booking.due <= now
+    ]
+
+
+def still_ahead(
+    late: Sequence[tuple[str, Booking]], clock: ProviderClock
+) -> tuple[list[Cancel], list[str]]:
+    """The cancels of those still to come by the provider's clock; a line for each it cannot
+    cancel (no ticket): the campaign is gone, but those calls will happen."""
+    now = clock.now()
+    cancels, lines = [], []
+    for name, booking in late:
+        if booking.due <= now:
+            continue
+        if booking.ticket is not None:
+            cancels.append(cancel_of(name, booking))
+            continue
+        lines.append(
+            f"not cancelled: {name} request {booking.request_id}: its calls ({booking.send_at}) "
+            "are still to come by the provider's clock, but the provider answered it as a "
+            "repeat and gave no ticket; they will happen"
+        )
+    return cancels, lines

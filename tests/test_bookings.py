@@ -345,3 +345,17 @@ def test_a_cancel_blocked_past_its_time_by_the_providers_clock_says_so(
     assert "are due now or already made by the provider's clock" in result.out, result
     assert "in -" not in result.out
     assert not ahead.sends() and not ahead.cancelled()
+
+
+def test_a_clock_hours_ahead_still_cancels_a_removed_campaigns_booking(
+    project: ProjectDir, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    book(project, send_at(60))  # booked from a machine whose clock is right
+    assert apply(project, emulator).code == 0
+    (project.root / "campaigns/maintenance.yaml").unlink()  # removed from a CI 2 hours ahead
+    result = project.run(
+        "apply", "--auto-approve", "--api-url", emulator.url, env=clock_ahead(tmp_path, 2), stdin=""
+    )
+    assert result.code == 0, result
+    assert "cancelled: maintenance ticket voice_" in result.out, result
+    assert emulator.calls() == Counter()  # nobody is called: the campaign is gone
