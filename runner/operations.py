@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from runner.bookings import CLOCK_MARGIN, due_text
 from runner.counts import plural
 from runner.errors import RunnerError, StateError, UsageError
 from runner.heard import read_heard
@@ -68,13 +69,7 @@ def forget(backend: Backend, name: str) -> str:
                 f"(`runner state show {name}` lists them) and run `runner state resolve "
                 f"{name} --request-id ID --sent|--not-sent` first"
             )
-        ahead = [b for b in state.campaigns[name].bookings.values() if b.due > time.time()]
-        if ahead:  # forgotten, they would still call, and the next apply would book them again
-            raise RunnerError(
-                f"{name} has {plural(len(ahead), 'booked batch')} still to come (`runner state "
-                f"show {name}` lists them): remove its file and apply to cancel them, or wait "
-                "until they are due; nothing was forgotten"
-            )
+        refuse_forget_while_booked(state.campaigns[name], name)
         backend.ensure_created()
         backend.record(Forget(name, time.time()))
         backend.commit()
@@ -82,6 +77,30 @@ def forget(backend: Backend, name: str) -> str:
         f"{name}: forgotten; the next apply calls all of its recipients again "
         "(with new request_ids, which the provider does not refuse as repeats)"
     )
+
+
+def refuse_forget_while_booked(known: CampaignState, name: str) -> None:
+    """Forgotten, booked calls would still happen, and the next apply would book them again.
+    This machine's clock may be hours off the provider's: a booking past by it lately may
+    still be to come, so forget waits CLOCK_MARGIN past the last one."""
+    now = time.time()
+    ahead = [b for b in known.bookings.values() if b.due > now]
+    if ahead:
+        raise RunnerError(
+            f"{name} has {plural(len(ahead), 'booked batch')} still to come (`runner state "
+            f"show {name}` lists them): remove its file and apply to cancel them, or wait "
+            "until they are due; nothing was forgotten"
+        )
+    lately = max((b.due for b in known.bookings.values()), default=0.0)
+    if lately > now - CLOCK_MARGIN:
+        raise RunnerError(
+            f"{name} has booked calls due at {due_text(lately)}, less than "
+            f"{CLOCK_MARGIN / 3600:.0f} h ago by this machine's clock, which may be off the "
+            "provider's: they may still be to come; wait until "
+            f"{due_text(lately + CLOCK_MARGIN)}"
+            " (or remove its file and apply, which checks the provider's clock and cancels "
+            "them); nothing was forgotten"
+        )
 
 
 def accept(backend: Backend, project: Project, name: str) -> str:

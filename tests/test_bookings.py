@@ -359,3 +359,14 @@ def test_a_clock_hours_ahead_still_cancels_a_removed_campaigns_booking(
     assert result.code == 0, result
     assert "cancelled: maintenance ticket voice_" in result.out, result
     assert emulator.calls() == Counter()  # nobody is called: the campaign is gone
+
+
+def test_forget_refuses_while_a_booking_may_still_be_ahead_by_a_clock_hours_off(
+    project: ProjectDir, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    book(project, send_at(60))
+    assert apply(project, emulator).code == 0
+    result = project.run("state", "forget", "maintenance", env=clock_ahead(tmp_path, 2))
+    assert result.code == 1 and "nothing was forgotten" in result.err, result
+    assert "clock" in result.err
+    assert "maintenance" in project.run("state", "show", "maintenance").out
