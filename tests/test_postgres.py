@@ -80,7 +80,7 @@ def test_without_psycopg_one_line_says_how_to_install(project: ProjectDir) -> No
     )
     assert done.returncode == 1
     assert done.stderr == (
-        "runner: the PostgreSQL state backend needs psycopg: pip install 'runner[postgres]'\n"
+        "runner: states in PostgreSQL need psycopg: pip install 'voice-campaign-runner[postgres]'\n"
     )
 
 

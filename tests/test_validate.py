@@ -289,7 +289,7 @@ def test_validate_reads_no_state(project: ProjectDir) -> None:
     without = {"PYTHONPATH": str(write_psycopg_blocker(project.root.parent))}
     valid = project.run("validate", env=without)
     assert (valid.code, valid.err) == (0, ""), valid
-    assert "needs psycopg" in project.run("plan", env=without).err
+    assert "need psycopg" in project.run("plan", env=without).err
 
 
 def write_psycopg_blocker(folder: Path) -> Path:

@@ -27,7 +27,7 @@ from typing import Protocol
 from runner import files
 from runner.errors import StateError
 from runner.receipts.model import Receipt, receipt_from_dict, receipt_json
-from runner.state import is_postgres
+from runner.state import is_postgres, psycopg_missing, shared_project
 
 RECEIPTS_LIMIT = files.STATE_LIMIT
 _CHUNK = 1024 * 1024
@@ -54,21 +54,12 @@ def open_receipts(location: str, root: Path, project: str | None = None) -> Rece
 
 
 def _open_postgres(url: str, project: str | None) -> ReceiptStore:
-    if not project:
-        raise StateError(
-            "a postgresql:// state is shared: set `project:` in runner.yaml to this project's "
-            "key in it (e.g. `project: acme-alerts`)"
-        )
+    key = shared_project(project)
     try:
         from runner.receipts.pg_store import PostgresReceipts
     except ModuleNotFoundError as e:
-        if not (e.name or "").startswith("psycopg"):
-            raise
-        raise StateError(
-            "receipts in a PostgreSQL state need psycopg: "
-            "pip install 'voice-campaign-runner[postgres]'"
-        ) from None
-    return PostgresReceipts(url, project)
+        raise psycopg_missing(e, "receipts in a PostgreSQL state") from None
+    return PostgresReceipts(url, key)
 
 
 def _key(receipt: Receipt) -> bytes:

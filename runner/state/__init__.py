@@ -47,18 +47,27 @@ def open_state(location: str, root: Path, project: str | None = None) -> Backend
     return LocalState(path if path.is_absolute() else root / path, root)
 
 
-def _open_postgres(url: str, project: str | None) -> Backend:
+def shared_project(project: str | None) -> str:
+    """The project's key in a shared (PostgreSQL) state; StateError if runner.yaml has none."""
     if not project:
         raise StateError(
             "a postgresql:// state is shared: set `project:` in runner.yaml to this project's "
             "key in it (e.g. `project: acme-alerts`)"
         )
+    return project
+
+
+def psycopg_missing(error: ModuleNotFoundError, what: str) -> StateError:
+    """The one-line error for a missing postgres extra; re-raises any other missing module."""
+    if not (error.name or "").startswith("psycopg"):
+        raise error
+    return StateError(f"{what} need psycopg: pip install 'voice-campaign-runner[postgres]'")
+
+
+def _open_postgres(url: str, project: str | None) -> Backend:
+    key = shared_project(project)
     try:
         from runner.state.postgres import PostgresState
     except ModuleNotFoundError as e:
-        if not (e.name or "").startswith("psycopg"):
-            raise
-        raise StateError(
-            "the PostgreSQL state backend needs psycopg: pip install 'runner[postgres]'"
-        ) from None
-    return PostgresState(url, project)
+        raise psycopg_missing(e, "states in PostgreSQL") from None
+    return PostgresState(url, key)
