@@ -249,6 +249,13 @@ def emulator(emulators: Callable[..., EmulatorProcess]) -> EmulatorProcess:
     return emulators()
 
 
+def apply(project: ProjectDir, emulator: EmulatorProcess, *args: str) -> Result:
+    """`runner apply --auto-approve` against `emulator`, with test credentials, no terminal."""
+    return project.run(
+        "apply", "--auto-approve", "--api-url", emulator.url, *args, env=API_ENV, stdin=""
+    )
+
+
 def write_campaign(project: ProjectDir, name: str, text: str, numbers: list[str]) -> None:
     """A campaign file; long recipient lists go to a CSV file beside it."""
     if len(numbers) > 20:

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from conftest import API_ENV, EmulatorProcess, ProjectDir, Result
+from conftest import EmulatorProcess, ProjectDir
 from receiver import ReceiverProcess
 
 
@@ -18,12 +18,6 @@ def webhook_options(receiver: ReceiverProcess, *scripts: str) -> tuple[str, ...]
     for script in scripts:
         options += ["--receipts-for", script]
     return tuple(options)
-
-
-def apply(project: ProjectDir, emulator: EmulatorProcess, *args: str) -> Result:
-    return project.run(
-        "apply", "--auto-approve", "--api-url", emulator.url, *args, env=API_ENV, stdin=""
-    )
 
 
 def status(project: ProjectDir, *names: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from conftest import (
     API_ENV,
     EmulatorProcess,
     ProjectDir,
-    Result,
+    apply,
     both_backends,
     us_numbers,
     write_campaign,
@@ -40,12 +40,6 @@ from runner.state.model import Entry
 
 NO_CREDENTIALS = {"OCTOPUSH_API_LOGIN": "", "OCTOPUSH_API_KEY": ""}
 FAULTS = ("--rate-500-after", "0.3", "--rate-drop-after", "0.2", "--rate-429", "0.2")
-
-
-def apply(project: ProjectDir, emulator: EmulatorProcess, *args: str) -> Result:
-    return project.run(
-        "apply", "--auto-approve", "--api-url", emulator.url, *args, env=API_ENV, stdin=""
-    )
 
 
 def expect_once(emulator: EmulatorProcess, wanted: set[tuple[str, str]]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import API_ENV, EmulatorProcess, ProjectDir, Result, both_backends, us_numbers
+from conftest import API_ENV, EmulatorProcess, ProjectDir, apply, both_backends, us_numbers
 
 NUMBERS = us_numbers(3)
 TEXT = "Maintenance on Saturday"
@@ -29,12 +29,6 @@ def book(project: ProjectDir, when: str, text: str = TEXT, numbers: list[str] = 
     project.write(
         "campaigns/maintenance.yaml",
         f'name: maintenance\ntext: "{text}"\nsend_at: "{when}"\nrecipients:\n{recipients}',
-    )
-
-
-def apply(project: ProjectDir, emulator: EmulatorProcess, *args: str) -> Result:
-    return project.run(
-        "apply", "--auto-approve", "--api-url", emulator.url, *args, env=API_ENV, stdin=""
     )
 
 

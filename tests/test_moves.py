@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import (
-    API_ENV,
     EmulatorProcess,
     ProjectDir,
     Result,
@@ -19,6 +18,7 @@ from conftest import (
     us_numbers,
     write_campaign,
 )
+from conftest import apply as apply_cli
 
 TEXT = "The water is off on Saturday from 9 AM."
 HINT = (
@@ -28,9 +28,7 @@ HINT = (
 
 
 def apply(project: ProjectDir, emulator: EmulatorProcess, *args: str) -> Result:
-    result = project.run(
-        "apply", "--auto-approve", "--api-url", emulator.url, *args, env=API_ENV, stdin=""
-    )
+    result = apply_cli(project, emulator, *args)
     assert "Traceback" not in result.output, result
     return result
 

@@ -19,7 +19,7 @@ from conftest import (
     BASIC_CONFIG,
     EmulatorProcess,
     ProjectDir,
-    Result,
+    apply,
     us_numbers,
     write_campaign,
 )
@@ -28,12 +28,6 @@ from pg import PASSWORD, PostgresServer
 from runner.state.postgres import redact_url
 
 pg_project = pytest.mark.parametrize("project", ["postgresql"], indirect=True)
-
-
-def apply(project: ProjectDir, emulator: EmulatorProcess, *args: str) -> Result:
-    return project.run(
-        "apply", "--auto-approve", "--api-url", emulator.url, *args, env=API_ENV, stdin=""
-    )
 
 
 def keyed(project: ProjectDir, key: str) -> None:

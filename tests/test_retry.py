@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from backends import stored_state, unfolded, wait_until_released
-from conftest import API_ENV, EmulatorProcess, ProjectDir, both_backends, us_numbers
+from conftest import API_ENV, EmulatorProcess, ProjectDir, apply, both_backends, us_numbers
 from expect import assert_refused
 from receiver import ReceiverProcess
-from receiving import apply, calls_per_number, settled_status, webhook_options
+from receiving import calls_per_number, settled_status, webhook_options
 
 ALICE, BOB, CAROL, DAVE = us_numbers(4)
 

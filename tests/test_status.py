@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import requests
-from conftest import EmulatorProcess, ProjectDir, both_backends, us_numbers, write_campaign
+from conftest import EmulatorProcess, ProjectDir, apply, both_backends, us_numbers, write_campaign
 from receiver import ReceiverProcess
-from receiving import apply, settled_status, status, webhook_options
+from receiving import settled_status, status, webhook_options
 
 NUMBERS = us_numbers(6)
 SCRIPTED = (
