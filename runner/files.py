@@ -122,12 +122,7 @@ def read_file(path: Path, limit: int, root: Path | None = None, *, hidden_ok: bo
             return read_project_file(root, relative, limit, hidden_ok=hidden_ok)
     if "\0" in str(path):
         raise Refused("contains a NUL byte; fix the name")
-    try:
-        fd = os.open(path, _READ)
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise Refused("is a symbolic link; name the file itself") from e
-        raise
+    fd = open_to_read(path)
     try:
         return _read_regular(fd, limit)
     finally:
