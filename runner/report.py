@@ -180,7 +180,7 @@ def state_show(state: State, name: str, now: float) -> str:
             f"  pending {terminal(intent.request_id)}: "
             f"{plural(len(intent.recipients), 'contact')}, first attempt {first}, "
             f"{plural(intent.attempts, 'attempt')}, "
-            f"{(now - intent.time) / 3600:.1f} h old, no outcome recorded"
+            f"{round((now - intent.time) / 3600, 1) or 0.0:.1f} h old, no outcome recorded"
         )
     for booking in sorted(campaign.bookings.values(), key=lambda b: b.due):
         if booking.due > now:  # past its time, a booking is a delivery

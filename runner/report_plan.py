@@ -89,7 +89,7 @@ def _change_text(
         lines.append(terminal(f"    blocked: {change.cancel_blocked}"))
     lines += [terminal(line) for line in cancel_lines(change.cancels)]
     for pending in change.pending:
-        hours = pending.age_seconds / 3600
+        hours = round(pending.age_seconds / 3600, 1) or 0.0  # never '-0.0': a few ms ahead
         what = (
             pending.blocked
             or "will be re-sent with the same request_id (the provider "
